@@ -1,0 +1,115 @@
+import { log } from '@temporalio/activity';
+import { InstanceInvalidState } from '../domain/instance-state.js';
+import type { InstanceSpec } from '../domain/instance.js';
+import type { NetworkInfo } from '../domain/network-model.js';
+import { InstanceNotFound, type InstanceStore } from '../store/instance-store.js';
+import type { StepRecord } from '../workflows/definitions.js';
+import { permanent } from './failures.js';
+
+// Control-plane activities: the instance store (and, through getNetworkInfo,
+// Neutron). They run where the database credentials are, never on a compute host.
+
+export interface Notifier {
+  notify(eventType: string, instanceUuid: string, payload: Record<string, unknown>): Promise<void>;
+}
+
+export interface NetworkInfoSource {
+  getNetworkInfo(instance: InstanceSpec): Promise<NetworkInfo>;
+}
+
+export interface ControlPlaneDeps {
+  store: InstanceStore;
+  notifier: Notifier;
+  network: NetworkInfoSource;
+}
+
+const START_ACTION = 'start';
+
+function asPermanent(err: unknown): never {
+  if (err instanceof InstanceInvalidState) throw permanent('InstanceInvalidState', err.message, err);
+  if (err instanceof InstanceNotFound) throw permanent('InstanceNotFound', err.message, err);
+  throw err;
+}
+
+export function createControlPlaneActivities({ store, notifier, network }: ControlPlaneDeps) {
+  async function recordSteps(instanceUuid: string, requestId: string, steps: StepRecord[]): Promise<void> {
+    for (const s of steps) {
+      await store.recordActionEvent(instanceUuid, requestId, {
+        event: `compute_${s.name}`,
+        startTime: s.startedAt,
+        finishTime: s.finishedAt,
+        result: s.result,
+        details: s.error ?? null,
+      });
+    }
+  }
+
+  return {
+    /** start_instance: stopped/None -> powering-on with compare-and-swap. */
+    async beginPowerOn(input: { instanceUuid: string; requestId: string }): Promise<InstanceSpec> {
+      const { instanceUuid, requestId } = input;
+      const record = await store.transition(instanceUuid, 'begin', { requestId }).catch(asPermanent);
+      await store.startAction({
+        action: START_ACTION,
+        instanceUuid,
+        requestId,
+        startTime: new Date().toISOString(),
+        message: null,
+      });
+      await notifier.notify('instance.power_on.start', instanceUuid, { requestId });
+      return {
+        uuid: record.uuid,
+        name: record.name,
+        host: record.host,
+        flavor: record.flavor,
+        imageRef: record.imageRef,
+        ports: record.ports,
+      };
+    },
+
+    async getNetworkInfo(instance: InstanceSpec): Promise<NetworkInfo> {
+      return network.getNetworkInfo(instance);
+    },
+
+    /** expected_task_state=powering-on -> active, with the hypervisor's power state. */
+    async finishPowerOn(input: {
+      instanceUuid: string;
+      requestId: string;
+      powerState: number;
+      steps: StepRecord[];
+    }): Promise<void> {
+      const { instanceUuid, requestId } = input;
+      await store.transition(instanceUuid, 'finish', { requestId, powerState: input.powerState }).catch(asPermanent);
+      await recordSteps(instanceUuid, requestId, input.steps);
+      await notifier.notify('instance.power_on.end', instanceUuid, { requestId, powerState: input.powerState });
+    },
+
+    /** The failure path's last undo: task_state back to None, vm_state stays stopped, fault recorded. */
+    async revertPowerOn(input: {
+      instanceUuid: string;
+      requestId: string;
+      error: { type: string; message: string };
+      steps: StepRecord[];
+    }): Promise<void> {
+      const { instanceUuid, requestId, error } = input;
+      const fault = {
+        code: 500,
+        message: `${error.type}: ${error.message}`.slice(0, 255),
+        details: error.message,
+        created: new Date().toISOString(),
+      };
+      try {
+        await store.transition(instanceUuid, 'revert', { requestId, powerState: 4, fault });
+      } catch (err) {
+        // The record moved on (deleted, or another task owns it): nothing of ours to revert.
+        if (err instanceof InstanceInvalidState || err instanceof InstanceNotFound) {
+          log.warn('not reverting instance state', { instanceUuid, reason: err.message });
+          return;
+        }
+        throw err;
+      }
+      await recordSteps(instanceUuid, requestId, input.steps);
+      await notifier.notify('instance.power_on.error', instanceUuid, { requestId, fault });
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import { z } from 'zod';
+
+// One config file (JSON, path in NT_CONFIG) plus NT_* environment overrides,
+// validated once at start-up. Option names follow Nova's where Nova has one.
+
+const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be a host name (letters, digits, . _ -)');
+
+const listen = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
+
+const configSchema = z.object({
+  host: hostName,
+  instances_path: z.string().startsWith('/', 'must be an absolute path'),
+  images_path: z.string().startsWith('/', 'must be an absolute path'),
+  vif_plugging_timeout: z.number().int().min(0).max(86400),
+  vif_plugging_is_fatal: z.boolean(),
+  wait_for_vif_plugged: z.enum(['inactive', 'all', 'none']),
+  host_unavailable_timeout: z.number().int().min(1),
+  firewall_driver: z.enum(['nftables', 'openvswitch', 'noop']),
+  integration_bridge: z.string().regex(/^[A-Za-z0-9_-]{1,15}$/, 'must be a network device name'),
+  libvirt: z.object({
+    uri: z.string().min(1),
+    virt_type: z.enum(['kvm', 'qemu']),
+  }),
+  neutron: z.object({
+    url: z.url().nullable(),
+    token: z.string().nullable(),
+  }),
+  temporal: z.object({
+    address: listen,
+    namespace: z.string().min(1),
+  }),
+  api: z.object({
+    listen: listen,
+    tokens: z.array(z.string().min(8, 'tokens must be at least 8 characters')).min(1),
+  }),
+  database: z.object({
+    path: z.string().min(1),
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+const stateDir = process.env.NT_STATE_DIR ?? '/var/lib/nova-temporal';
+
+function defaults(): Config {
+  return {
+    host: os.hostname(),
+    instances_path: `${stateDir}/instances`,
+    images_path: `${stateDir}/images`,
+    vif_plugging_timeout: 300,
+    vif_plugging_is_fatal: true,
+    wait_for_vif_plugged: 'inactive',
+    host_unavailable_timeout: 600,
+    firewall_driver: 'nftables',
+    integration_bridge: 'br-int',
+    libvirt: { uri: 'qemu:///system', virt_type: existsSync('/dev/kvm') ? 'kvm' : 'qemu' },
+    neutron: { url: null, token: null },
+    temporal: { address: '127.0.0.1:7233', namespace: 'default' },
+    api: { listen: '127.0.0.1:8774', tokens: [] },
+    database: { path: `${stateDir}/nova-temporal.sqlite` },
+  };
+}
+
+function parseBool(name: string, v: string): boolean {
+  if (['true', '1', 'yes'].includes(v.toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(v.toLowerCase())) return false;
+  throw new ConfigError(`${name}: expected true or false, got ${JSON.stringify(v)}`);
+}
+
+function parseInt10(name: string, v: string): number {
+  if (!/^\d+$/.test(v)) throw new ConfigError(`${name}: expected a whole number, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Environment overrides (DESIGN.md section 7a), applied on top of the file. */
+function applyEnv(c: Record<string, unknown> & Config, env: NodeJS.ProcessEnv): void {
+  const e = (k: string) => (env[k] === undefined || env[k] === '' ? undefined : env[k]);
+  const v = (k: string, set: (s: string) => void) => {
+    const s = e(k);
+    if (s !== undefined) set(s);
+  };
+  v('NT_HOST', (s) => (c.host = s));
+  v('NT_INSTANCES_PATH', (s) => (c.instances_path = s));
+  v('NT_IMAGES_PATH', (s) => (c.images_path = s));
+  v('NT_VIF_PLUGGING_TIMEOUT', (s) => (c.vif_plugging_timeout = parseInt10('NT_VIF_PLUGGING_TIMEOUT', s)));
+  v('NT_VIF_PLUGGING_IS_FATAL', (s) => (c.vif_plugging_is_fatal = parseBool('NT_VIF_PLUGGING_IS_FATAL', s)));
+  v('NT_WAIT_FOR_VIF_PLUGGED', (s) => (c.wait_for_vif_plugged = s as Config['wait_for_vif_plugged']));
+  v('NT_HOST_UNAVAILABLE_TIMEOUT', (s) => (c.host_unavailable_timeout = parseInt10('NT_HOST_UNAVAILABLE_TIMEOUT', s)));
+  v('NT_FIREWALL_DRIVER', (s) => (c.firewall_driver = s as Config['firewall_driver']));
+  v('NT_INTEGRATION_BRIDGE', (s) => (c.integration_bridge = s));
+  v('NT_LIBVIRT_URI', (s) => (c.libvirt.uri = s));
+  v('NT_VIRT_TYPE', (s) => (c.libvirt.virt_type = s as Config['libvirt']['virt_type']));
+  v('NT_NEUTRON_URL', (s) => (c.neutron.url = s));
+  v('NT_NEUTRON_TOKEN', (s) => (c.neutron.token = s));
+  v('NT_TEMPORAL_ADDRESS', (s) => (c.temporal.address = s));
+  v('NT_TEMPORAL_NAMESPACE', (s) => (c.temporal.namespace = s));
+  v('NT_API_LISTEN', (s) => (c.api.listen = s));
+  v(
+    'NT_API_TOKENS',
+    (s) =>
+      (c.api.tokens = s
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)),
+  );
+  v('NT_DATABASE_PATH', (s) => (c.database.path = s));
+}
+
+function merge(base: Config, file: unknown): Config {
+  if (file === null || typeof file !== 'object' || Array.isArray(file)) {
+    throw new ConfigError('config file: expected a JSON object');
+  }
+  const f = file as Record<string, unknown>;
+  const out = structuredClone(base) as Config & Record<string, unknown>;
+  for (const [k, val] of Object.entries(f)) {
+    const cur = out[k];
+    if (cur && typeof cur === 'object' && !Array.isArray(cur) && val && typeof val === 'object') {
+      out[k] = { ...(cur as object), ...(val as object) };
+    } else {
+      out[k] = val;
+    }
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  let config = defaults();
+  const file = env.NT_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    config = merge(config, parsed);
+  }
+  applyEnv(config as Config & Record<string, unknown>, env);
+  const result = configSchema.strict().safeParse(config);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(`config ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,38 @@
+import { loadConfig } from '../config.js';
+import { logger } from '../log.js';
+import { SqliteInstanceStore } from '../store/sqlite-store.js';
+import { connectClient, connectWorker } from '../temporal.js';
+import { buildApi } from './api.js';
+import { NoNeutron } from './no-neutron.js';
+import { LogNotifier } from './notifier.js';
+import { createControlPlaneWorker } from './worker.js';
+
+// Entry point of the control plane: HTTP API + instance store + control-plane worker.
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const store = new SqliteInstanceStore(config.database.path);
+  const client = await connectClient(config);
+  const connection = await connectWorker(config);
+  const worker = await createControlPlaneWorker(config, connection, {
+    store,
+    notifier: new LogNotifier(logger),
+    network: new NoNeutron(),
+  });
+  const api = buildApi({ config, store, temporal: client, ports: null, logger });
+  const [host, port] = config.api.listen.split(':') as [string, string];
+  await api.listen({ host, port: Number(port) });
+  const stop = async () => {
+    worker.shutdown();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  await worker.run();
+  await api.close();
+  await store.close();
+  await connection.close();
+}
+
+main().catch((err) => {
+  logger.fatal({ err }, 'control plane failed');
+  process.exit(1);
+});

@@ -1,0 +1,21 @@
+import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createControlPlaneActivities, type NetworkInfoSource, type Notifier } from '../activities/control-plane.js';
+import type { Config } from '../config.js';
+import type { InstanceStore } from '../store/instance-store.js';
+import { workflowsPath } from '../temporal.js';
+import { CONTROL_PLANE_TASK_QUEUE } from '../workflows/definitions.js';
+
+/** Workflows and control-plane activities run together, beside the instance store. */
+export function createControlPlaneWorker(
+  config: Config,
+  connection: NativeConnection,
+  deps: { store: InstanceStore; notifier: Notifier; network: NetworkInfoSource },
+): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: CONTROL_PLANE_TASK_QUEUE,
+    workflowsPath,
+    activities: createControlPlaneActivities(deps),
+  });
+}

@@ -1,0 +1,23 @@
+import { loadConfig } from './config.js';
+import { createComputeWorker } from './compute-worker.js';
+import { logger } from './log.js';
+import { connectWorker } from './temporal.js';
+
+// Entry point of the compute worker (one per compute host).
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const connection = await connectWorker(config);
+  const { worker, host } = await createComputeWorker(config, connection);
+  logger.info({ host: config.host, taskQueue: `compute.${config.host}` }, 'compute worker started');
+  try {
+    await worker.run();
+  } finally {
+    await host.close();
+    await connection.close();
+  }
+}
+
+main().catch((err) => {
+  logger.fatal({ err }, 'compute worker failed');
+  process.exit(1);
+});

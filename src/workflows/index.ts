@@ -1,0 +1,1 @@
+export { PowerOnInstance } from './power-on-instance.js';

@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { SearchAttributeType } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { createComputeWorker } from '../../src/compute-worker.js';
+import type { Config } from '../../src/config.js';
+import { buildApi, type PortBinder } from '../../src/control-plane/api.js';
+import { NoNeutron } from '../../src/control-plane/no-neutron.js';
+import { LogNotifier } from '../../src/control-plane/notifier.js';
+import { createControlPlaneWorker } from '../../src/control-plane/worker.js';
+import type { NetworkInfoSource } from '../../src/activities/control-plane.js';
+import { ImageSource } from '../../src/host/image-source.js';
+import type { Host } from '../../src/libvirt/host.js';
+import { logger } from '../../src/log.js';
+import { SqliteInstanceStore } from '../../src/store/sqlite-store.js';
+import { temporalCli } from './temporal-cli.js';
+
+// A whole stack in one test process: the real Temporal dev server (the CLI's),
+// both workers, the HTTP API on a real port, real libvirtd and qemu-img. Only
+// names are unique per run, so parallel runs never touch each other's things.
+
+// The SDK's INFO lines (worker state changes) drown the test report.
+Runtime.install({ logger: new DefaultLogger((process.env.NT_TEST_SDK_LOG_LEVEL as 'WARN') ?? 'WARN') });
+
+export interface TestStack {
+  config: Config;
+  env: TestWorkflowEnvironment;
+  store: SqliteInstanceStore;
+  host: Host;
+  apiUrl: string;
+  token: string;
+  imageId: string;
+  root: string;
+  api(method: string, url: string, body?: unknown): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  config?: Partial<Config>;
+  network?: NetworkInfoSource;
+  ports?: PortBinder | null;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
+  const run = randomBytes(3).toString('hex');
+  const root = mkdtempSync('/var/tmp/nt-test-');
+  const token = `test-token-${run}`;
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCli() },
+      searchAttributes: [
+        { name: 'InstanceUuid', type: SearchAttributeType.KEYWORD },
+        { name: 'ComputeHost', type: SearchAttributeType.KEYWORD },
+        { name: 'PowerOnStep', type: SearchAttributeType.KEYWORD },
+      ],
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+  const config: Config = {
+    host: `test-${run}`,
+    instances_path: path.join(root, 'instances'),
+    images_path: path.join(root, 'images'),
+    vif_plugging_timeout: 300,
+    vif_plugging_is_fatal: true,
+    wait_for_vif_plugged: 'inactive',
+    host_unavailable_timeout: 120,
+    firewall_driver: 'nftables',
+    integration_bridge: 'br-int',
+    libvirt: { uri: 'qemu:///system', virt_type: 'kvm' },
+    neutron: { url: null, token: null },
+    temporal: { address: env.address, namespace: env.namespace ?? 'default' },
+    api: { listen: '127.0.0.1:0', tokens: [token] },
+    database: { path: path.join(root, 'nova-temporal.sqlite') },
+    ...opts.config,
+  };
+
+  const imageFile = path.join(root, 'base.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', imageFile, '64M']);
+  const imageId = `test-image-${run}`;
+  await new ImageSource(config.images_path).create(imageId, 'test image', imageFile);
+
+  const store = new SqliteInstanceStore(config.database.path);
+  const quiet = logger.child({ test: run });
+  quiet.level = process.env.NT_TEST_LOG_LEVEL ?? 'warn';
+  const cpWorker = await createControlPlaneWorker(config, env.nativeConnection, {
+    store,
+    notifier: new LogNotifier(quiet),
+    network: opts.network ?? new NoNeutron(),
+  });
+  const compute = await createComputeWorker(config, env.nativeConnection);
+  const workers: Worker[] = [cpWorker, compute.worker];
+  const running = workers.map((w) => w.run());
+
+  const app = buildApi({ config, store, temporal: env.client, ports: opts.ports ?? null, logger: quiet });
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const apiUrl = `${address}/v2.1`;
+
+  return {
+    config,
+    env,
+    store,
+    host: compute.host,
+    apiUrl,
+    token,
+    imageId,
+    root,
+    async api(method, url, body) {
+      const res = await fetch(`${apiUrl}${url}`, {
+        method,
+        headers: { 'x-auth-token': token, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
+    },
+    async stop() {
+      await app.close();
+      for (const w of workers) w.shutdown();
+      await Promise.allSettled(running);
+      await compute.host.close();
+      await store.close();
+      await env.teardown();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Removes the libvirt domain of each instance (the tests' own cleanup; never disks of others). */
+export async function destroyDomains(stack: TestStack, uuids: string[]): Promise<void> {
+  for (const uuid of uuids) {
+    const guest = await stack.host.getGuest(uuid);
+    if (!guest) continue;
+    await guest.poweroff();
+    await guest.deleteConfiguration();
+  }
+}
