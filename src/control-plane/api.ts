@@ -7,7 +7,8 @@ import type { Logger } from '../log.js';
 import { InstanceExists, type InstanceStore } from '../store/instance-store.js';
 import { tokenChecker } from './auth.js';
 import { startPowerOn } from './power-on.js';
-import { describeZodError, registerServerBody, serverActionBody, uuid } from './schemas.js';
+import { deliverExternalEvents } from './external-events.js';
+import { describeZodError, externalEventsBody, registerServerBody, serverActionBody, uuid } from './schemas.js';
 import { actionView, novaError, serverView } from './views.js';
 
 export interface PortBinder {
@@ -151,6 +152,16 @@ export function buildApi({ config, store, temporal, ports, logger }: ApiDeps) {
       return { instanceAction: actionView(action, true) };
     },
   );
+
+  app.post('/v2.1/os-server-external-events', async (req, reply) => {
+    const parsed = externalEventsBody.safeParse(req.body);
+    if (!parsed.success) return reply.code(400).send(novaError('badRequest', 400, describeZodError(parsed.error)));
+    const events = await deliverExternalEvents(parsed.data.events, { store, temporal, requestId: req.id });
+    for (const e of events) {
+      req.log.info({ instanceUuid: e.server_uuid, event: e.name, tag: e.tag, code: e.code }, 'external event');
+    }
+    return reply.code(events.every((e) => e.code === 200) ? 200 : 207).send({ events });
+  });
 
   return app;
 }

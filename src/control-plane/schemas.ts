@@ -56,3 +56,22 @@ export function describeZodError(err: z.ZodError): string {
   const where = issue.path.length ? issue.path.join('.') : 'body';
   return `Invalid input for field/attribute ${where}: ${issue.message}`;
 }
+
+// Nova's os-server-external-events request schema (v2.1 names used on this path).
+export const externalEventsBody = z
+  .object({
+    events: z
+      .array(
+        z
+          .object({
+            name: z.enum(['network-changed', 'network-vif-plugged', 'network-vif-unplugged', 'network-vif-deleted']),
+            server_uuid: uuid,
+            status: z.enum(['completed', 'failed', 'in-progress']).default('completed'),
+            tag: z.string().max(255).optional(),
+          })
+          .strict(),
+      )
+      .min(1),
+  })
+  .strict();
+export type ExternalEvent = z.infer<typeof externalEventsBody>['events'][number];
