@@ -2,6 +2,7 @@ import { log } from '@temporalio/activity';
 import { InstanceInvalidState } from '../domain/instance-state.js';
 import type { InstanceSpec } from '../domain/instance.js';
 import type { NetworkInfo } from '../domain/network-model.js';
+import type { PowerOnMetrics } from '../metrics.js';
 import { InstanceNotFound, type InstanceStore } from '../store/instance-store.js';
 import type { StepRecord } from '../workflows/definitions.js';
 import { permanent } from './failures.js';
@@ -21,6 +22,7 @@ export interface ControlPlaneDeps {
   store: InstanceStore;
   notifier: Notifier;
   network: NetworkInfoSource;
+  metrics?: PowerOnMetrics;
 }
 
 const START_ACTION = 'start';
@@ -31,7 +33,7 @@ function asPermanent(err: unknown): never {
   throw err;
 }
 
-export function createControlPlaneActivities({ store, notifier, network }: ControlPlaneDeps) {
+export function createControlPlaneActivities({ store, notifier, network, metrics }: ControlPlaneDeps) {
   async function recordSteps(instanceUuid: string, requestId: string, steps: StepRecord[]): Promise<void> {
     for (const s of steps) {
       await store.recordActionEvent(instanceUuid, requestId, {
@@ -81,6 +83,7 @@ export function createControlPlaneActivities({ store, notifier, network }: Contr
       const { instanceUuid, requestId } = input;
       await store.transition(instanceUuid, 'finish', { requestId, powerState: input.powerState }).catch(asPermanent);
       await recordSteps(instanceUuid, requestId, input.steps);
+      metrics?.powerOnEnded('succeeded', input.steps);
       await notifier.notify('instance.power_on.end', instanceUuid, { requestId, powerState: input.powerState });
     },
 
@@ -109,6 +112,7 @@ export function createControlPlaneActivities({ store, notifier, network }: Contr
         throw err;
       }
       await recordSteps(instanceUuid, requestId, input.steps);
+      metrics?.powerOnEnded('failed', input.steps, error.type);
       await notifier.notify('instance.power_on.error', instanceUuid, { requestId, fault });
     },
   };

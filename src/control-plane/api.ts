@@ -4,10 +4,12 @@ import Fastify, { type FastifyReply } from 'fastify';
 import type { Config } from '../config.js';
 import { canTransition } from '../domain/instance-state.js';
 import type { Logger } from '../log.js';
+import type { PowerOnMetrics } from '../metrics.js';
 import { InstanceExists, type InstanceStore } from '../store/instance-store.js';
 import { tokenChecker } from './auth.js';
 import { startPowerOn } from './power-on.js';
 import { deliverExternalEvents } from './external-events.js';
+import { openApiDocument } from './openapi.js';
 import { describeZodError, externalEventsBody, registerServerBody, serverActionBody, uuid } from './schemas.js';
 import { actionView, novaError, serverView } from './views.js';
 
@@ -17,6 +19,9 @@ export interface PortBinder {
 }
 
 export interface ApiDeps {
+  metrics?: PowerOnMetrics;
+  /** The Temporal SDK's own Prometheus endpoint, appended to /metrics. */
+  sdkMetricsUrl?: string;
   config: Config;
   store: InstanceStore;
   temporal: Client;
@@ -29,7 +34,7 @@ export class BadRequest extends Error {}
 const notFound = (reply: FastifyReply, id: string) =>
   reply.code(404).send(novaError('itemNotFound', 404, `Instance ${id} could not be found.`));
 
-export function buildApi({ config, store, temporal, ports, logger }: ApiDeps) {
+export function buildApi({ config, store, temporal, ports, logger, metrics, sdkMetricsUrl }: ApiDeps) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: 256 * 1024,
@@ -40,7 +45,10 @@ export function buildApi({ config, store, temporal, ports, logger }: ApiDeps) {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-openstack-request-id', req.id);
-    if (!authorized(req.headers['x-auth-token'] as string | undefined)) {
+    // Prometheus sends a bearer token; everything else uses X-Auth-Token as Nova does.
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const token = (req.headers['x-auth-token'] as string | undefined) ?? (req.url === '/metrics' ? bearer : undefined);
+    if (!authorized(token)) {
       return reply.code(401).send(novaError('unauthorized', 401, 'The request you have made requires authentication.'));
     }
   });
@@ -52,6 +60,21 @@ export function buildApi({ config, store, temporal, ports, logger }: ApiDeps) {
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ computeFault: { code: 500, message: 'Unexpected API Error.' } });
   });
+
+  app.get('/metrics', async (_req, reply) => {
+    let text = metrics ? await metrics.text() : '';
+    if (sdkMetricsUrl) {
+      const sdk = await fetch(sdkMetricsUrl).then(
+        (r) => r.text(),
+        () => '',
+      );
+      text += sdk;
+    }
+    return reply.type('text/plain; version=0.0.4').send(text);
+  });
+
+  const openapi = openApiDocument();
+  app.get('/v2.1/openapi.json', async () => openapi);
 
   app.post('/v2.1/servers', async (req, reply) => {
     const parsed = registerServerBody.safeParse(req.body);

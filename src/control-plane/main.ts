@@ -1,4 +1,6 @@
+import { Runtime } from '@temporalio/worker';
 import { loadConfig } from '../config.js';
+import { PowerOnMetrics } from '../metrics.js';
 import { logger } from '../log.js';
 import { SqliteInstanceStore } from '../store/sqlite-store.js';
 import { connectClient, connectWorker } from '../temporal.js';
@@ -10,6 +12,10 @@ import { createControlPlaneWorker } from './worker.js';
 // Entry point of the control plane: HTTP API + instance store + control-plane worker.
 async function main(): Promise<void> {
   const config = loadConfig();
+  // The SDK's own metrics (task latencies, slots, polls) on a loopback port; /metrics merges them in.
+  const sdkMetrics = process.env.NT_SDK_METRICS_LISTEN ?? '127.0.0.1:9464';
+  Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetrics } } } });
+  const metrics = new PowerOnMetrics();
   const store = new SqliteInstanceStore(config.database.path);
   const client = await connectClient(config);
   const connection = await connectWorker(config);
@@ -17,8 +23,17 @@ async function main(): Promise<void> {
     store,
     notifier: new LogNotifier(logger),
     network: new NoNeutron(),
+    metrics,
   });
-  const api = buildApi({ config, store, temporal: client, ports: null, logger });
+  const api = buildApi({
+    config,
+    store,
+    temporal: client,
+    ports: null,
+    logger,
+    metrics,
+    sdkMetricsUrl: `http://${sdkMetrics}/metrics`,
+  });
   const [host, port] = config.api.listen.split(':') as [string, string];
   await api.listen({ host, port: Number(port) });
   const stop = async () => {

@@ -1,7 +1,6 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
-import { createControlPlaneActivities, type NetworkInfoSource, type Notifier } from '../activities/control-plane.js';
+import { createControlPlaneActivities, type ControlPlaneDeps } from '../activities/control-plane.js';
 import type { Config } from '../config.js';
-import type { InstanceStore } from '../store/instance-store.js';
 import { workflowsPath } from '../temporal.js';
 import { CONTROL_PLANE_TASK_QUEUE } from '../workflows/definitions.js';
 
@@ -9,7 +8,7 @@ import { CONTROL_PLANE_TASK_QUEUE } from '../workflows/definitions.js';
 export function createControlPlaneWorker(
   config: Config,
   connection: NativeConnection,
-  deps: { store: InstanceStore; notifier: Notifier; network: NetworkInfoSource },
+  deps: ControlPlaneDeps,
 ): Promise<Worker> {
   return Worker.create({
     connection,

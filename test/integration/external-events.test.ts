@@ -101,3 +101,19 @@ test('without a valid token the API answers 401 with a request id', async () => 
   assert.equal(res.status, 401);
   assert.match(res.headers.get('x-openstack-request-id') ?? '', /^req-/);
 });
+
+test('the OpenAPI document is served and describes every endpoint', async () => {
+  const res = await stack.api('GET', '/openapi.json');
+  assert.equal(res.status, 200);
+  assert.equal(res.body.openapi, '3.1.0');
+  for (const p of ['/servers', '/servers/{server_id}/action', '/os-server-external-events']) {
+    assert.ok(res.body.paths[p], p);
+  }
+  const events = res.body.paths['/os-server-external-events'].post.requestBody.content['application/json'].schema;
+  assert.deepEqual(events.properties.events.items.properties.name.enum.sort(), [
+    'network-changed',
+    'network-vif-deleted',
+    'network-vif-plugged',
+    'network-vif-unplugged',
+  ]);
+});

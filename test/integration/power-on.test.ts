@@ -89,6 +89,13 @@ test('a registered stopped instance powers on through the HTTP API', async () =>
   assert.match(again.body.conflictingRequest.message, /vm_state active/);
   assert.deepEqual(await stack.store.getInstance(id), before);
   assert.equal(await (await stack.host.getGuest(id))!.getState(), VIR_DOMAIN_RUNNING);
+
+  // Prometheus scrapes with a bearer token; the histogram counted this power-on.
+  const metrics = await fetch(stack.apiUrl.replace(/\/v2\.1$/, '/metrics'), {
+    headers: { authorization: `Bearer ${stack.token}` },
+  });
+  assert.equal(metrics.status, 200);
+  assert.match(await metrics.text(), /nova_temporal_power_on_duration_seconds_count\{outcome="succeeded"\} 1\b/);
 });
 
 test('a domain left running for a stopped instance is destroyed first', async () => {

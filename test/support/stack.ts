@@ -15,6 +15,7 @@ import type { NetworkInfoSource } from '../../src/activities/control-plane.js';
 import { ImageSource } from '../../src/host/image-source.js';
 import type { Host } from '../../src/libvirt/host.js';
 import { logger } from '../../src/log.js';
+import { PowerOnMetrics } from '../../src/metrics.js';
 import { SqliteInstanceStore } from '../../src/store/sqlite-store.js';
 import { temporalCli } from './temporal-cli.js';
 
@@ -83,18 +84,20 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
   await new ImageSource(config.images_path).create(imageId, 'test image', imageFile);
 
   const store = new SqliteInstanceStore(config.database.path);
+  const metrics = new PowerOnMetrics();
   const quiet = logger.child({ test: run });
   quiet.level = process.env.NT_TEST_LOG_LEVEL ?? 'warn';
   const cpWorker = await createControlPlaneWorker(config, env.nativeConnection, {
     store,
     notifier: new LogNotifier(quiet),
     network: opts.network ?? new NoNeutron(),
+    metrics,
   });
   const compute = await createComputeWorker(config, env.nativeConnection);
   const workers: Worker[] = [cpWorker, compute.worker];
   const running = workers.map((w) => w.run());
 
-  const app = buildApi({ config, store, temporal: env.client, ports: opts.ports ?? null, logger: quiet });
+  const app = buildApi({ config, store, temporal: env.client, ports: opts.ports ?? null, logger: quiet, metrics });
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const apiUrl = `${address}/v2.1`;
 
