@@ -1,5 +1,6 @@
 import { Runtime, Worker, type NativeConnection } from '@temporalio/worker';
 import { createHostActivities } from './activities/index.js';
+import { hostActivityInterceptors } from './activity-interceptors.js';
 import type { Config } from './config.js';
 import { ImageSource } from './host/image-source.js';
 import { Host } from './libvirt/host.js';
@@ -18,6 +19,7 @@ export async function createComputeWorker(config: Config, connection: NativeConn
       virtType: config.libvirt.virt_type,
       images: new ImageSource(config.images_path),
     }),
+    interceptors: { activity: [hostActivityInterceptors] },
   });
   return { worker, host };
 }

@@ -17,6 +17,7 @@ const configSchema = z.object({
   vif_plugging_is_fatal: z.boolean(),
   wait_for_vif_plugged: z.enum(['inactive', 'all', 'none']),
   host_unavailable_timeout: z.number().int().min(1),
+  host_heartbeat_timeout: z.number().int().min(2).max(600),
   firewall_driver: z.enum(['nftables', 'openvswitch', 'noop']),
   integration_bridge: z.string().regex(/^[A-Za-z0-9_-]{1,15}$/, 'must be a network device name'),
   libvirt: z.object({
@@ -37,6 +38,11 @@ const configSchema = z.object({
   }),
   database: z.object({
     path: z.string().min(1),
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')
+      .nullable()
+      .optional(),
   }),
 });
 
@@ -53,13 +59,15 @@ function defaults(): Config {
     vif_plugging_is_fatal: true,
     wait_for_vif_plugged: 'inactive',
     host_unavailable_timeout: 600,
+    // Host activities heartbeat every second: a dead worker is noticed this fast.
+    host_heartbeat_timeout: 10,
     firewall_driver: 'nftables',
     integration_bridge: 'br-int',
     libvirt: { uri: 'qemu:///system', virt_type: existsSync('/dev/kvm') ? 'kvm' : 'qemu' },
     neutron: { url: null, token: null },
     temporal: { address: '127.0.0.1:7233', namespace: 'default' },
     api: { listen: '127.0.0.1:8774', tokens: [] },
-    database: { path: `${stateDir}/nova-temporal.sqlite` },
+    database: { path: `${stateDir}/nova-temporal.sqlite`, url: null },
   };
 }
 
@@ -92,6 +100,7 @@ function applyEnv(c: Record<string, unknown> & Config, env: NodeJS.ProcessEnv): 
   v('NT_VIF_PLUGGING_IS_FATAL', (s) => (c.vif_plugging_is_fatal = parseBool('NT_VIF_PLUGGING_IS_FATAL', s)));
   v('NT_WAIT_FOR_VIF_PLUGGED', (s) => (c.wait_for_vif_plugged = s as Config['wait_for_vif_plugged']));
   v('NT_HOST_UNAVAILABLE_TIMEOUT', (s) => (c.host_unavailable_timeout = parseInt10('NT_HOST_UNAVAILABLE_TIMEOUT', s)));
+  v('NT_HOST_HEARTBEAT_TIMEOUT', (s) => (c.host_heartbeat_timeout = parseInt10('NT_HOST_HEARTBEAT_TIMEOUT', s)));
   v('NT_FIREWALL_DRIVER', (s) => (c.firewall_driver = s as Config['firewall_driver']));
   v('NT_INTEGRATION_BRIDGE', (s) => (c.integration_bridge = s));
   v('NT_LIBVIRT_URI', (s) => (c.libvirt.uri = s));
@@ -110,6 +119,7 @@ function applyEnv(c: Record<string, unknown> & Config, env: NodeJS.ProcessEnv): 
         .filter(Boolean)),
   );
   v('NT_DATABASE_PATH', (s) => (c.database.path = s));
+  v('NT_DATABASE_URL', (s) => (c.database.url = s));
 }
 
 function merge(base: Config, file: unknown): Config {

@@ -25,6 +25,7 @@ export async function startPowerOn(
     vifPluggingIsFatal: config.vif_plugging_is_fatal,
     waitForVifPlugged: config.wait_for_vif_plugged,
     hostUnavailableTimeout: config.host_unavailable_timeout,
+    hostHeartbeatTimeout: config.host_heartbeat_timeout,
   };
   const handle = await client.workflow.start(POWER_ON_WORKFLOW_TYPE, {
     workflowId: powerOnWorkflowId(instance.uuid),

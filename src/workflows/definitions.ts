@@ -21,6 +21,8 @@ export interface PowerOnInput {
   waitForVifPlugged: WaitForVifPlugged;
   /** seconds a host activity may wait for its compute host to pick it up */
   hostUnavailableTimeout: number;
+  /** seconds without a heartbeat after which a host activity counts as crashed (default 10) */
+  hostHeartbeatTimeout?: number;
 }
 
 export interface PowerOnResult {

@@ -42,16 +42,18 @@ export async function PowerOnInstance(input: PowerOnInput): Promise<PowerOnResul
     taskQueue: computeTaskQueue(input.host),
     // A host that never picks the task up fails the step instead of hanging.
     scheduleToStartTimeout: `${input.hostUnavailableTimeout}s`,
+    // Host activities heartbeat every second (activity-interceptors.ts): a crashed
+    // worker's attempt is retried after this, a slow live one is left alone.
+    heartbeatTimeout: `${input.hostHeartbeatTimeout ?? 10}s`,
   } as const;
   const host = proxyActivities<HostActivities>({
     ...hostQueue,
     startToCloseTimeout: '2m',
-    retry: { initialInterval: '1s', maximumInterval: '20s' },
+    retry: { initialInterval: '200ms', maximumInterval: '20s' },
   });
   const hostLong = proxyActivities<HostActivities>({
     ...hostQueue,
     startToCloseTimeout: '30m',
-    heartbeatTimeout: '30s',
     retry: { initialInterval: '1s', maximumInterval: '30s' },
   });
 

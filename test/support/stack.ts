@@ -68,6 +68,7 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
     vif_plugging_is_fatal: true,
     wait_for_vif_plugged: 'inactive',
     host_unavailable_timeout: 120,
+    host_heartbeat_timeout: 10,
     firewall_driver: 'nftables',
     integration_bridge: 'br-int',
     libvirt: { uri: 'qemu:///system', virt_type: 'kvm' },
