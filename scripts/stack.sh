@@ -66,16 +66,17 @@ node_env() {
   printf '%s\n' "${envs[@]}"
 }
 
-# start_node NAME SCRIPT: starts `node SCRIPT` detached unless PIDS[NAME] is alive.
+# start_node NAME SCRIPT [VAR=value...]: starts `node SCRIPT` detached unless PIDS[NAME] is alive.
 start_node() {
   local name="$1" script="$2" pid="${PIDS[$1]:-}"
+  shift 2
   if nt_pid_is "$pid" node; then
     say "$name: already running pid $pid"
     return
   fi
   local -a envs
   mapfile -t envs < <(node_env)
-  env "${envs[@]}" NT_SERVICE="$name" setsid node "$script" >>"$NT_LOG_DIR/$name.log" 2>&1 </dev/null &
+  env "${envs[@]}" "$@" NT_SERVICE="$name" setsid node "$script" >>"$NT_LOG_DIR/$name.log" 2>&1 </dev/null &
   pid=$!
   PIDS[$name]=$pid
   say "$name: started pid $pid (log state/log/$name.log)"
@@ -147,7 +148,10 @@ up() {
     PIDS[temporal]="$(bash "$NT_REPO_ROOT/scripts/temporal-server.sh" start)"
   fi
   if [[ -n "${CONF[NT_NEUTRON_DEV]:-}" && -f "$DIST/dev/neutron/main.js" ]]; then
-    start_node neutron "$DIST/dev/neutron/main.js"
+    local neutron_listen="${CONF[NT_NEUTRON_URL]#http://}"
+    start_node neutron "$DIST/dev/neutron/main.js" NT_NEUTRON_LISTEN="${neutron_listen%%/*}" \
+      NT_API_URL="http://${CONF[NT_API_LISTEN]}/v2.1" NT_API_TOKEN="${CONF[NT_API_TOKENS]%%,*}" \
+      NT_NEUTRON_STATE="$NT_STATE_DIR/neutron.json"
     nt_wait_for 20 neutron_ready || nt_die "neutron dev server did not answer; see state/log/neutron.log"
   fi
   start_node api "$DIST/src/control-plane/main.js"

@@ -3,13 +3,13 @@ import { loadConfig } from '../config.js';
 import { ImageSource } from '../host/image-source.js';
 import { Host } from '../libvirt/host.js';
 import { logger } from '../log.js';
-import { SqliteInstanceStore } from '../store/sqlite-store.js';
+import { openInstanceStore } from '../store/open-store.js';
 
 // `make down`, first half: remove the guest, taps, OVS ports and rules of every
 // instance in the local store, so no QEMU outlives the stack. Disks stay.
 async function main(): Promise<void> {
   const config = loadConfig();
-  const store = new SqliteInstanceStore(config.database.path);
+  const store = await openInstanceStore(config);
   const host = new Host(config.libvirt.uri);
   const activities = createHostActivities({
     host,

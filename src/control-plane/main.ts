@@ -1,13 +1,25 @@
 import { Runtime } from '@temporalio/worker';
-import { loadConfig } from '../config.js';
-import { PowerOnMetrics } from '../metrics.js';
+import type { NetworkInfoSource } from '../activities/control-plane.js';
+import { loadConfig, type Config } from '../config.js';
 import { logger } from '../log.js';
-import { SqliteInstanceStore } from '../store/sqlite-store.js';
+import { PowerOnMetrics } from '../metrics.js';
+import { NeutronClient } from '../neutron/client.js';
+import { NeutronNetworkInfoSource, NeutronPortBinder } from '../neutron/source.js';
+import { openInstanceStore } from '../store/open-store.js';
 import { connectClient, connectWorker } from '../temporal.js';
-import { buildApi } from './api.js';
+import { buildApi, type PortBinder } from './api.js';
 import { NoNeutron } from './no-neutron.js';
 import { LogNotifier } from './notifier.js';
 import { createControlPlaneWorker } from './worker.js';
+
+function neutron(config: Config): { network: NetworkInfoSource; ports: PortBinder | null } {
+  if (!config.neutron.url || !config.neutron.token) return { network: new NoNeutron(), ports: null };
+  const client = new NeutronClient({ url: config.neutron.url, auth: { token: config.neutron.token }, logger });
+  return {
+    network: new NeutronNetworkInfoSource(client, { integrationBridge: config.integration_bridge, logger }),
+    ports: new NeutronPortBinder(client, { logger }),
+  };
+}
 
 // Entry point of the control plane: HTTP API + instance store + control-plane worker.
 async function main(): Promise<void> {
@@ -16,20 +28,21 @@ async function main(): Promise<void> {
   const sdkMetrics = process.env.NT_SDK_METRICS_LISTEN ?? '127.0.0.1:9464';
   Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetrics } } } });
   const metrics = new PowerOnMetrics();
-  const store = new SqliteInstanceStore(config.database.path);
+  const store = await openInstanceStore(config);
+  const { network, ports } = neutron(config);
   const client = await connectClient(config);
   const connection = await connectWorker(config);
   const worker = await createControlPlaneWorker(config, connection, {
     store,
     notifier: new LogNotifier(logger),
-    network: new NoNeutron(),
+    network,
     metrics,
   });
   const api = buildApi({
     config,
     store,
     temporal: client,
-    ports: null,
+    ports,
     logger,
     metrics,
     sdkMetricsUrl: `http://${sdkMetrics}/metrics`,
