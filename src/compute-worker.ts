@@ -18,6 +18,8 @@ export async function createComputeWorker(config: Config, connection: NativeConn
       instancesPath: config.instances_path,
       virtType: config.libvirt.virt_type,
       images: new ImageSource(config.images_path),
+      integrationBridge: config.integration_bridge,
+      firewallDriver: config.firewall_driver,
     }),
     interceptors: { activity: [hostActivityInterceptors] },
   });

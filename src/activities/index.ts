@@ -2,18 +2,18 @@ import type { NetworkInfo } from '../domain/network-model.js';
 import { createControlPlaneActivities } from './control-plane.js';
 import { createDiskActivities, type DiskDeps } from './disk.js';
 import { createGuestActivities, type GuestDeps } from './guest.js';
-import { createNetworkActivities } from './network.js';
+import { createNetworkActivities, type NetworkDeps } from './network.js';
 
 export type ControlPlaneActivities = ReturnType<typeof createControlPlaneActivities>;
 export type HostActivities = ReturnType<typeof createHostActivities>;
 
-export type HostDeps = GuestDeps & DiskDeps;
+export type HostDeps = GuestDeps & DiskDeps & Partial<NetworkDeps>;
 
 /** Everything a compute host runs on its `compute.<host>` task queue. */
 export function createHostActivities(deps: HostDeps) {
   const guest = createGuestActivities(deps);
   const disk = createDiskActivities(deps);
-  const network = createNetworkActivities();
+  const network = createNetworkActivities(deps);
   return {
     ...guest,
     ...disk,

@@ -16,6 +16,8 @@ async function main(): Promise<void> {
     instancesPath: config.instances_path,
     virtType: config.libvirt.virt_type,
     images: new ImageSource(config.images_path),
+    integrationBridge: config.integration_bridge,
+    firewallDriver: config.firewall_driver,
   });
   try {
     for (const instance of await store.listInstances()) {

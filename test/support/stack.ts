@@ -40,6 +40,9 @@ export interface TestStack {
 }
 
 export interface StackOptions {
+  /** Listen on this API port (0: any), so a Neutron started first can be told where to send events. */
+  apiPort?: number;
+  token?: string;
   config?: Partial<Config>;
   network?: NetworkInfoSource;
   ports?: PortBinder | null;
@@ -48,7 +51,7 @@ export interface StackOptions {
 export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
   const run = randomBytes(3).toString('hex');
   const root = mkdtempSync('/var/tmp/nt-test-');
-  const token = `test-token-${run}`;
+  const token = opts.token ?? `test-token-${run}`;
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCli() },
@@ -74,7 +77,7 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
     libvirt: { uri: 'qemu:///system', virt_type: 'kvm' },
     neutron: { url: null, token: null },
     temporal: { address: env.address, namespace: env.namespace ?? 'default' },
-    api: { listen: '127.0.0.1:0', tokens: [token] },
+    api: { listen: `127.0.0.1:${opts.apiPort ?? 0}`, tokens: [token] },
     database: { path: path.join(root, 'nova-temporal.sqlite') },
     ...opts.config,
   };
@@ -99,7 +102,7 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
   const running = workers.map((w) => w.run());
 
   const app = buildApi({ config, store, temporal: env.client, ports: opts.ports ?? null, logger: quiet, metrics });
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = await app.listen({ host: '127.0.0.1', port: opts.apiPort ?? 0 });
   const apiUrl = `${address}/v2.1`;
 
   return {
@@ -140,4 +143,17 @@ export async function destroyDomains(stack: TestStack, uuids: string[]): Promise
     await guest.poweroff();
     await guest.deleteConfiguration();
   }
+}
+
+/** A free TCP port on loopback (for servers that must know each other's address up front). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
