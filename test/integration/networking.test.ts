@@ -1,0 +1,305 @@
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { startNeutronDevServer, type NeutronDevServer } from '../../dev/neutron/server.js';
+import { instanceDiskPath } from '../../src/domain/image-cache.js';
+import { hybridDeviceNames, tapName } from '../../src/domain/network-model.js';
+import { NeutronClient } from '../../src/neutron/client.js';
+import { NeutronNetworkInfoSource, NeutronPortBinder } from '../../src/neutron/source.js';
+import { powerOnWorkflowId, type PowerOnProgress } from '../../src/workflows/definitions.js';
+import { freePort, startStack, type TestStack } from '../support/stack.js';
+
+// _create_domain_and_network on real parts: the Neutron dev server plays the L2
+// agent and nova notifier, OVS and nftables plug and filter, libvirt starts the
+// guest paused until network-vif-plugged arrives as a signal.
+
+const VIR_DOMAIN_RUNNING = 1;
+const VIR_DOMAIN_PAUSED = 3;
+
+let stack: TestStack;
+let neutron: NeutronDevServer;
+let client: NeutronClient;
+let networkId: string;
+const instances: string[] = [];
+
+before(async () => {
+  const apiPort = await freePort();
+  const token = `test-token-${randomUUID().slice(0, 8)}`;
+  neutron = await startNeutronDevServer({
+    port: 0,
+    token,
+    apiUrl: `http://127.0.0.1:${apiPort}/v2.1`,
+    apiToken: token,
+    pollIntervalMs: 50,
+  });
+  client = new NeutronClient({ url: neutron.url, auth: { token } });
+  stack = await startStack({
+    apiPort,
+    token,
+    network: new NeutronNetworkInfoSource(client, { integrationBridge: 'br-int' }),
+    ports: new NeutronPortBinder(client),
+    config: { vif_plugging_timeout: 20, neutron: { url: neutron.url, token } },
+  });
+  const net = await client.createNetwork({ name: `nt-test-${randomUUID().slice(0, 6)}` });
+  networkId = net.id;
+  await client.createSubnet({ network_id: net.id, cidr: '10.77.0.0/24', ip_version: 4 });
+});
+
+after(async () => {
+  if (stack) {
+    // Every instance is powered off and unplugged the way `make down` does it.
+    const { createHostActivities } = await import('../../src/activities/index.js');
+    const { ImageSource } = await import('../../src/host/image-source.js');
+    const host = createHostActivities({
+      host: stack.host,
+      instancesPath: stack.config.instances_path,
+      virtType: 'kvm',
+      images: new ImageSource(stack.config.images_path),
+      integrationBridge: 'br-int',
+      firewallDriver: 'nftables',
+    });
+    for (const id of instances) await host.cleanupInstance({ instanceUuid: id, portIds: [] });
+    await stack.stop();
+  }
+  await neutron?.close();
+});
+
+async function behaviour(portId: string, mode: string, delayMs?: number): Promise<void> {
+  const res = await fetch(`${neutron.url}/dev/ports/${portId}/behaviour`, {
+    method: 'PUT',
+    headers: { 'x-auth-token': stack.token, 'content-type': 'application/json' },
+    body: JSON.stringify({ mode, ...(delayMs !== undefined ? { delayMs } : {}) }),
+  });
+  assert.equal(res.status, 200);
+}
+
+async function registerWithPorts(count: number, mode = 'normal', delayMs?: number) {
+  const ports = [];
+  for (let i = 0; i < count; i++) {
+    const port = await client.createPort({ network_id: networkId });
+    await behaviour(port.id, mode, delayMs);
+    ports.push(port);
+  }
+  const id = randomUUID();
+  instances.push(id);
+  const res = await stack.api('POST', '/servers', {
+    server: {
+      id,
+      name: 'net-test',
+      flavor: { vcpus: 1, ram: 64, disk: 1 },
+      imageRef: stack.imageId,
+      networks: ports.map((p) => ({ port: p.id })),
+    },
+  });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return { id, ports };
+}
+
+const handle = (id: string) => stack.env.client.workflow.getHandle(powerOnWorkflowId(id));
+
+async function start(id: string): Promise<void> {
+  const res = await stack.api('POST', `/servers/${id}/action`, { 'os-start': null });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+}
+
+function ovsInterface(name: string): Record<string, string> | null {
+  try {
+    const out = execFileSync('ovs-vsctl', ['--format=json', '--columns=external_ids', 'list', 'Interface', name], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const [[, pairs]] = JSON.parse(out).data[0] as [[string, [string, string][]]];
+    return Object.fromEntries(pairs);
+  } catch {
+    return null;
+  }
+}
+
+const nftTables = (): string => execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+const deviceExists = (dev: string) => existsSync(`/sys/class/net/${dev}`);
+const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The host holds nothing of this instance: no running guest, tap, bridge, OVS port or nft table. */
+async function assertNothingLeft(id: string, portIds: string[]): Promise<void> {
+  const guest = await stack.host.getGuest(id);
+  assert.ok(!guest || !(await guest.isActive()), 'no guest is running');
+  for (const p of portIds) {
+    const { qbr, qvb, qvo } = hybridDeviceNames(p);
+    for (const dev of [tapName(p), qbr, qvb, qvo]) assert.equal(deviceExists(dev), false, `${dev} is gone`);
+    assert.equal(ovsInterface(qvo), null, `OVS port ${qvo} is gone`);
+  }
+  assert.ok(!nftTables().includes(`nt-${id}`), 'the nft tables are gone');
+}
+
+test('two ports: started paused, resumed when both vifs are plugged', async () => {
+  // The agent reports the ports 1.5 s after their taps appear, so the paused guest can be seen.
+  const { id, ports } = await registerWithPorts(2, 'late', 1500);
+  await start(id);
+
+  const waiting = await until('the wait for vif events', async () => {
+    const p = await handle(id).query<PowerOnProgress>('progress');
+    return p.step === 'waitForVifPlugged' ? p : undefined;
+  });
+  assert.deepEqual([...waiting.portsAwaited].sort(), ports.map((p) => p.id).sort());
+  assert.equal(await (await stack.host.getGuest(id))!.getState(), VIR_DOMAIN_PAUSED, 'guest waits paused');
+  const desc = await handle(id).describe();
+  assert.equal(desc.searchAttributes.PowerOnStep?.[0], 'waitForVifPlugged');
+
+  await handle(id).result();
+  assert.equal(await (await stack.host.getGuest(id))!.getState(), VIR_DOMAIN_RUNNING);
+  const server = (await stack.api('GET', `/servers/${id}`)).body.server;
+  assert.equal(server['OS-EXT-STS:vm_state'], 'active');
+  assert.equal(server['OS-EXT-STS:task_state'], null);
+
+  const tables = execFileSync('nft', ['list', 'table', 'bridge', `nt-${id}`], { encoding: 'utf8' });
+  for (const port of ports) {
+    const { qvo } = hybridDeviceNames(port.id);
+    assert.deepEqual(
+      { ...ovsInterface(qvo) },
+      {
+        'attached-mac': port.mac_address,
+        'iface-id': port.id,
+        'iface-status': 'active',
+        'vm-uuid': id,
+      },
+    );
+    assert.ok(deviceExists(tapName(port.id)));
+    // Anti-spoofing: only the port's MAC and fixed IP pass; everything else hits the counted drop.
+    assert.match(
+      tables,
+      new RegExp(`ether saddr ${port.mac_address} ip saddr ${port.fixed_ips[0]!.ip_address} accept`),
+    );
+    assert.match(
+      tables,
+      new RegExp(`counter packets \\d+ bytes \\d+ drop comment "${tapName(port.id)}: spoofed source"`),
+    );
+  }
+  const progress = await handle(id).query<PowerOnProgress>('progress');
+  assert.deepEqual([...progress.portsReceived].sort(), ports.map((p) => p.id).sort());
+  assert.equal(progress.compensations.length, 0);
+});
+
+test('an event sent before the workflow reaches the wait is not lost', async () => {
+  const { id, ports } = await registerWithPorts(1, 'silent');
+  await start(id);
+  // Sent by hand right after os-start, long before plugVifs or the wait.
+  const sent = await stack.api('POST', '/os-server-external-events', {
+    events: [{ server_uuid: id, name: 'network-vif-plugged', status: 'completed', tag: ports[0]!.id }],
+  });
+  assert.equal(sent.status, 200);
+  assert.equal(sent.body.events[0].code, 200);
+  await handle(id).result();
+  const progress = await handle(id).query<PowerOnProgress>('progress');
+  const wait = progress.steps.find((s) => s.name === 'waitForVifPlugged')!;
+  assert.ok(Date.parse(progress.events[0]!.receivedAt) < Date.parse(wait.startedAt), 'event came first');
+  assert.ok(wait.durationMs! < 1000, `no timeout was waited for (${wait.durationMs} ms)`);
+  assert.equal(await (await stack.host.getGuest(id))!.getState(), VIR_DOMAIN_RUNNING);
+});
+
+async function expectCleanFailure(id: string, portIds: string[], type: string): Promise<void> {
+  const disk = instanceDiskPath(stack.config.instances_path, id);
+  await assert.rejects(handle(id).result(), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError);
+    assert.ok(err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, type);
+    return true;
+  });
+  await assertNothingLeft(id, portIds);
+  const record = (await stack.store.getInstance(id))!;
+  assert.equal(record.vmState, 'stopped');
+  assert.equal(record.taskState, null);
+  assert.match(record.fault?.message ?? '', new RegExp(type));
+  assert.ok(existsSync(disk), 'the disk is kept');
+  const progress = await handle(id).query<PowerOnProgress>('progress');
+  assert.deepEqual(
+    progress.compensations.map((c) => [c.name, c.result]),
+    [
+      ['powerOffDomain', 'Success'],
+      ['removeFirewall', 'Success'],
+      ['unplugVifs', 'Success'],
+    ],
+  );
+}
+
+test('a failed vif event compensates and leaves nothing behind but the disk', async () => {
+  const { id, ports } = await registerWithPorts(2, 'normal');
+  await behaviour(ports[1]!.id, 'failed');
+  await start(id);
+  const disk = instanceDiskPath(stack.config.instances_path, id);
+  await until('the disk', async () => (existsSync(disk) ? true : undefined));
+  await until('the wait', async () => {
+    const p = await handle(id).query<PowerOnProgress>('progress');
+    return p.steps.some((s) => s.name === 'createDomain' && s.result) ? true : undefined;
+  });
+  const checksum = sha256(disk);
+  await expectCleanFailure(
+    id,
+    ports.map((p) => p.id),
+    'VirtualInterfaceCreateException',
+  );
+  assert.equal(sha256(disk), checksum, 'the disk is byte for byte what it was');
+});
+
+test('a plugging timeout with vif_plugging_is_fatal compensates', async () => {
+  stack.config.vif_plugging_timeout = 2;
+  try {
+    const { id, ports } = await registerWithPorts(1, 'silent');
+    await start(id);
+    await expectCleanFailure(
+      id,
+      ports.map((p) => p.id),
+      'VirtualInterfacePlugTimeout',
+    );
+  } finally {
+    stack.config.vif_plugging_timeout = 20;
+  }
+});
+
+test('a plugging timeout without vif_plugging_is_fatal resumes the guest anyway', async () => {
+  stack.config.vif_plugging_timeout = 2;
+  stack.config.vif_plugging_is_fatal = false;
+  try {
+    const { id } = await registerWithPorts(1, 'silent');
+    await start(id);
+    await handle(id).result();
+    assert.equal(await (await stack.host.getGuest(id))!.getState(), VIR_DOMAIN_RUNNING);
+    const server = (await stack.api('GET', `/servers/${id}`)).body.server;
+    assert.equal(server.status, 'ACTIVE');
+    const progress = await handle(id).query<PowerOnProgress>('progress');
+    assert.equal(progress.portsReceived.length, 0);
+  } finally {
+    stack.config.vif_plugging_timeout = 20;
+    stack.config.vif_plugging_is_fatal = true;
+  }
+});
+
+test('registration refuses a port bound to another instance and registers nothing', async () => {
+  const { ports } = await registerWithPorts(1, 'normal');
+  const id = randomUUID();
+  const res = await stack.api('POST', '/servers', {
+    server: {
+      id,
+      name: 'thief',
+      flavor: { vcpus: 1, ram: 64, disk: 1 },
+      imageRef: stack.imageId,
+      networks: [{ port: ports[0]!.id }],
+    },
+  });
+  assert.equal(res.status, 400);
+  assert.match(res.body.badRequest.message, new RegExp(ports[0]!.id));
+  assert.equal((await stack.api('GET', `/servers/${id}`)).status, 404);
+});
