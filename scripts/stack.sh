@@ -107,6 +107,7 @@ write_stack_env() {
     printf 'NT_UI_URL=%s\n' "$ui_url"
     printf 'NT_HOST=%s\n' "${CONF[NT_HOST]}"
     printf 'NT_NEUTRON_URL=%s\n' "${CONF[NT_NEUTRON_URL]}"
+    printf 'NT_NEUTRON_TOKEN=%s\n' "${CONF[NT_NEUTRON_TOKEN]:-}"
     printf 'NT_INSTANCES_PATH=%s\n' "${CONF[NT_INSTANCES_PATH]}"
     printf 'NT_DEMO_IMAGE_ID=%s\n' "${DEMO_IMAGE_ID:-}"
     printf 'NT_LIBVIRTD_PID=%s\n' "${host[NT_LIBVIRTD_PID]:-}"

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { NeutronClient } from '../neutron/client.js';
 import { powerOnWorkflowId } from '../workflows/definitions.js';
 import { ComputeApi } from './api-client.js';
 import { stackSettings } from './stack-env.js';
@@ -16,8 +17,15 @@ async function main(): Promise<number> {
   const api = new ComputeApi(s.NT_API_URL!, s.NT_API_TOKEN!);
   const id = randomUUID();
   const name = `demo-${id.slice(0, 8)}`;
-  await api.register({ id, name, imageRef: s.NT_DEMO_IMAGE_ID, flavor: { vcpus: 1, ram: 64, disk: 1 }, networks: [] });
-  console.log(`registered ${name} (${id}), stopped`);
+  const ports = await demoPorts(s);
+  await api.register({
+    id,
+    name,
+    imageRef: s.NT_DEMO_IMAGE_ID,
+    flavor: { vcpus: 1, ram: 64, disk: 1 },
+    networks: ports.map((port) => ({ port })),
+  });
+  console.log(`registered ${name} (${id}), stopped, ${ports.length} port(s): ${ports.join(', ')}`);
   await api.start(id);
   console.log(`os-start accepted; workflow ${powerOnWorkflowId(id)}`);
 
@@ -43,6 +51,20 @@ async function main(): Promise<number> {
   } finally {
     await connection.close();
   }
+}
+
+/** Two ports on the demo network, made the way an operator makes them on Neutron. */
+async function demoPorts(s: Record<string, string>): Promise<string[]> {
+  if (!s.NT_NEUTRON_URL || !s.NT_NEUTRON_TOKEN) return [];
+  const neutron = new NeutronClient({ url: s.NT_NEUTRON_URL, auth: { token: s.NT_NEUTRON_TOKEN } });
+  let [network] = await neutron.listNetworks({ name: 'demo-net' });
+  if (!network) {
+    network = await neutron.createNetwork({ name: 'demo-net' });
+    await neutron.createSubnet({ network_id: network.id, cidr: '10.99.0.0/24', ip_version: 4, name: 'demo-subnet' });
+  }
+  const ports = [];
+  for (let i = 0; i < 2; i++) ports.push((await neutron.createPort({ network_id: network.id })).id);
+  return ports;
 }
 
 main().then(
