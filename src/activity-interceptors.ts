@@ -5,13 +5,13 @@ import { failpoint } from './failpoints.js';
 const HEARTBEAT_EVERY_MS = 1000;
 
 /**
- * Every host activity heartbeats while it runs, so the workflow can use a short
+ * Every activity heartbeats while it runs, so the workflow can use a short
  * heartbeat timeout: a worker that died is noticed in seconds, while a slow but
  * alive libvirt call is never mistaken for a dead one and run twice at once.
  * The failpoints `<activity>:before` / `<activity>:after` kill the worker just
  * before an activity runs and just after it finished but before it reported.
  */
-export const hostActivityInterceptors: ActivityInterceptorsFactory = (ctx: Context) => ({
+export const activityInterceptors: ActivityInterceptorsFactory = (ctx: Context) => ({
   inbound: {
     async execute(input, next) {
       const type = ctx.info.activityType;

@@ -1,6 +1,6 @@
 import { Runtime, Worker, type NativeConnection } from '@temporalio/worker';
 import { createHostActivities } from './activities/index.js';
-import { hostActivityInterceptors } from './activity-interceptors.js';
+import { activityInterceptors } from './activity-interceptors.js';
 import type { Config } from './config.js';
 import { ImageSource } from './host/image-source.js';
 import { Host } from './libvirt/host.js';
@@ -21,7 +21,7 @@ export async function createComputeWorker(config: Config, connection: NativeConn
       integrationBridge: config.integration_bridge,
       firewallDriver: config.firewall_driver,
     }),
-    interceptors: { activity: [hostActivityInterceptors] },
+    interceptors: { activity: [activityInterceptors] },
   });
   return { worker, host };
 }

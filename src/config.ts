@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { z } from 'zod';
+import { notificationDefaults, notificationSettingsSchema } from './notifications/settings.js';
 
 // One config file (JSON, path in NT_CONFIG) plus NT_* environment overrides,
 // validated once at start-up. Option names follow Nova's where Nova has one.
@@ -34,7 +35,8 @@ const configSchema = z.object({
   }),
   api: z.object({
     listen: listen,
-    tokens: z.array(z.string().min(8, 'tokens must be at least 8 characters')).min(1),
+    // Only the control plane serves the API; it refuses to start without a token.
+    tokens: z.array(z.string().min(8, 'tokens must be at least 8 characters')),
   }),
   database: z.object({
     path: z.string().min(1),
@@ -44,6 +46,8 @@ const configSchema = z.object({
       .nullable()
       .optional(),
   }),
+  // Optional in the type (configs built in code may leave it out); loadConfig always fills it.
+  notifications: notificationSettingsSchema.optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -68,6 +72,7 @@ function defaults(): Config {
     temporal: { address: '127.0.0.1:7233', namespace: 'default' },
     api: { listen: '127.0.0.1:8774', tokens: [] },
     database: { path: `${stateDir}/nova-temporal.sqlite`, url: null },
+    notifications: notificationDefaults(),
   };
 }
 
@@ -120,6 +125,9 @@ function applyEnv(c: Record<string, unknown> & Config, env: NodeJS.ProcessEnv): 
   );
   v('NT_DATABASE_PATH', (s) => (c.database.path = s));
   v('NT_DATABASE_URL', (s) => (c.database.url = s));
+  const n = (c.notifications ??= notificationDefaults());
+  v('NT_NOTIFICATION_DRIVER', (s) => (n.driver = s as NonNullable<Config['notifications']>['driver']));
+  v('NT_NOTIFICATION_TRANSPORT_URL', (s) => (n.transport_url = s));
 }
 
 function merge(base: Config, file: unknown): Config {

@@ -8,7 +8,9 @@ import { connectWorker } from './temporal.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const metricsListen = process.env.NT_SDK_METRICS_LISTEN ?? '127.0.0.1:9465';
-  Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: metricsListen } } } });
+  if (metricsListen !== 'off') {
+    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: metricsListen } } } });
+  }
   const connection = await connectWorker(config);
   const { worker, host } = await createComputeWorker(config, connection);
   logger.info({ host: config.host, taskQueue: `compute.${config.host}` }, 'compute worker started');

@@ -3,16 +3,15 @@ import { InstanceInvalidState } from '../domain/instance-state.js';
 import type { InstanceSpec } from '../domain/instance.js';
 import type { NetworkInfo } from '../domain/network-model.js';
 import type { PowerOnMetrics } from '../metrics.js';
-import { InstanceNotFound, type InstanceStore } from '../store/instance-store.js';
+import type { Notifier } from '../notifications/types.js';
+import { InstanceNotFound, type InstanceRecord, type InstanceStore } from '../store/instance-store.js';
 import type { StepRecord } from '../workflows/definitions.js';
 import { permanent } from './failures.js';
 
 // Control-plane activities: the instance store (and, through getNetworkInfo,
 // Neutron). They run where the database credentials are, never on a compute host.
 
-export interface Notifier {
-  notify(eventType: string, instanceUuid: string, payload: Record<string, unknown>): Promise<void>;
-}
+export type { Notifier };
 
 export interface NetworkInfoSource {
   getNetworkInfo(instance: InstanceSpec): Promise<NetworkInfo>;
@@ -34,6 +33,13 @@ function asPermanent(err: unknown): never {
 }
 
 export function createControlPlaneActivities({ store, notifier, network, metrics }: ControlPlaneDeps) {
+  // As oslo.messaging does for Nova: a notification that cannot be sent is logged
+  // and dropped, so a broker outage never holds an instance in powering-on.
+  const emit: Notifier['notify'] = (eventType, instance, opts) =>
+    notifier.notify(eventType, instance, opts).catch((err: unknown) => {
+      log.warn('notification not sent', { eventType, instanceUuid: instance.uuid, error: String(err) });
+    });
+
   async function recordSteps(instanceUuid: string, requestId: string, steps: StepRecord[]): Promise<void> {
     for (const s of steps) {
       await store.recordActionEvent(instanceUuid, requestId, {
@@ -58,7 +64,7 @@ export function createControlPlaneActivities({ store, notifier, network, metrics
         startTime: new Date().toISOString(),
         message: null,
       });
-      await notifier.notify('instance.power_on.start', instanceUuid, { requestId });
+      await emit('instance.power_on.start', record, { requestId });
       return {
         uuid: record.uuid,
         name: record.name,
@@ -81,10 +87,12 @@ export function createControlPlaneActivities({ store, notifier, network, metrics
       steps: StepRecord[];
     }): Promise<void> {
       const { instanceUuid, requestId } = input;
-      await store.transition(instanceUuid, 'finish', { requestId, powerState: input.powerState }).catch(asPermanent);
+      const record = await store
+        .transition(instanceUuid, 'finish', { requestId, powerState: input.powerState })
+        .catch(asPermanent);
       await recordSteps(instanceUuid, requestId, input.steps);
       metrics?.powerOnEnded('succeeded', input.steps);
-      await notifier.notify('instance.power_on.end', instanceUuid, { requestId, powerState: input.powerState });
+      await emit('instance.power_on.end', record, { requestId });
     },
 
     /** The failure path's last undo: task_state back to None, vm_state stays stopped, fault recorded. */
@@ -101,8 +109,9 @@ export function createControlPlaneActivities({ store, notifier, network, metrics
         details: error.message,
         created: new Date().toISOString(),
       };
+      let record: InstanceRecord;
       try {
-        await store.transition(instanceUuid, 'revert', { requestId, powerState: 4, fault });
+        record = await store.transition(instanceUuid, 'revert', { requestId, powerState: 4, fault });
       } catch (err) {
         // The record moved on (deleted, or another task owns it): nothing of ours to revert.
         if (err instanceof InstanceInvalidState || err instanceof InstanceNotFound) {
@@ -113,7 +122,17 @@ export function createControlPlaneActivities({ store, notifier, network, metrics
       }
       await recordSteps(instanceUuid, requestId, input.steps);
       metrics?.powerOnEnded('failed', input.steps, error.type);
-      await notifier.notify('instance.power_on.error', instanceUuid, { requestId, fault });
+      // The step that failed: Nova's ExceptionPayload names the function that raised.
+      const failed = [...input.steps].reverse().find((s) => s.result === 'Error');
+      await emit('instance.power_on.error', record, {
+        requestId,
+        fault: {
+          exception: error.type,
+          message: error.message,
+          functionName: failed?.name,
+          traceback: failed?.error,
+        },
+      });
     },
   };
 }

@@ -7,7 +7,22 @@ import type { ExternalEvent } from './schemas.js';
 // each event gets its own code, and one bad event never fails the batch, because
 // Neutron does not retry.
 
-export type EventReply = ExternalEvent & { code: 200 | 400 | 404 | 422; status: string };
+export type EventReply = ExternalEvent & { code: 200 | 400 | 404 | 422 | 500; status: string };
+
+/** Long enough to ride out a Temporal frontend restart; Neutron waits far longer for an answer. */
+const SIGNAL_DEADLINE_MS = 15_000;
+
+async function signalWithRetry(send: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + SIGNAL_DEADLINE_MS;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await send();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
 
 const NEEDS_TAG = new Set(['network-vif-plugged', 'network-vif-unplugged', 'network-vif-deleted']);
 
@@ -48,11 +63,14 @@ export async function deliverExternalEvents(
     if (!instance) return { ...e, code: 404, status: 'failed' };
     if (!instance.host) return { ...e, code: 422, status: 'failed' };
     try {
-      await deps.temporal.workflow
-        .getHandle(powerOnWorkflowId(e.server_uuid))
-        .signal(instanceEventSignal, { name: e.name, tag: e.tag ?? null, status: e.status });
+      const workflow = deps.temporal.workflow.getHandle(powerOnWorkflowId(e.server_uuid));
+      await signalWithRetry(() =>
+        workflow.signal(instanceEventSignal, { name: e.name, tag: e.tag ?? null, status: e.status }),
+      );
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      // Temporal unreachable past the deadline: this event could not be delivered,
+      // the others in the batch still are (Neutron does not retry a failed batch).
+      if (!(err instanceof WorkflowNotFoundError)) return { ...e, code: 500, status: 'failed' };
       await recordDropped(e);
     }
     return { ...e, code: 200, status: 'completed' };

@@ -1,5 +1,6 @@
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createControlPlaneActivities, type ControlPlaneDeps } from '../activities/control-plane.js';
+import { activityInterceptors } from '../activity-interceptors.js';
 import type { Config } from '../config.js';
 import { workflowsPath } from '../temporal.js';
 import { CONTROL_PLANE_TASK_QUEUE } from '../workflows/definitions.js';
@@ -16,5 +17,6 @@ export function createControlPlaneWorker(
     taskQueue: CONTROL_PLANE_TASK_QUEUE,
     workflowsPath,
     activities: createControlPlaneActivities(deps),
+    interceptors: { activity: [activityInterceptors] },
   });
 }

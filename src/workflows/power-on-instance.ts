@@ -1,13 +1,16 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   condition,
   log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
 import type { ControlPlaneActivities, HostActivities } from '../activities/index.js';
 import { portsToAwait } from '../domain/network-model.js';
 import {
@@ -157,8 +160,19 @@ export async function PowerOnInstance(input: PowerOnInput): Promise<PowerOnResul
   }
 }
 
+/** The failure as the instance fault shows it: the typed cause, not the wrapper. */
 function describe(err: unknown): { type: string; message: string } {
-  const cause = err instanceof Error && err.cause instanceof ApplicationFailure ? err.cause : err;
+  const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) return { type: cause.type ?? 'Error', message: cause.message };
+  if (
+    err instanceof ActivityFailure &&
+    cause instanceof TimeoutFailure &&
+    cause.timeoutType === TimeoutType.SCHEDULE_TO_START
+  ) {
+    return {
+      type: 'ComputeHostUnavailable',
+      message: `compute host did not pick up ${err.activityType} within host_unavailable_timeout`,
+    };
+  }
   return { type: err instanceof Error ? err.name : 'Error', message: String(err) };
 }

@@ -32,6 +32,8 @@ export interface TestStack {
   store: SqliteInstanceStore;
   host: Host;
   apiUrl: string;
+  /** The dev server's Web UI (http://127.0.0.1:<port>) when started with `ui: true`, else null. */
+  uiUrl: string | null;
   token: string;
   imageId: string;
   root: string;
@@ -46,15 +48,19 @@ export interface StackOptions {
   config?: Partial<Config>;
   network?: NetworkInfoSource;
   ports?: PortBinder | null;
+  /** Start the dev server with its Web UI on a free port (returned as `uiUrl`). */
+  ui?: boolean;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
   const run = randomBytes(3).toString('hex');
   const root = mkdtempSync('/var/tmp/nt-test-');
   const token = opts.token ?? `test-token-${run}`;
+  const uiPort = opts.ui ? await freePort() : undefined;
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCli() },
+      ...(uiPort !== undefined ? { ui: true, uiPort } : {}),
       searchAttributes: [
         { name: 'InstanceUuid', type: SearchAttributeType.KEYWORD },
         { name: 'ComputeHost', type: SearchAttributeType.KEYWORD },
@@ -111,6 +117,7 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
     store,
     host: compute.host,
     apiUrl,
+    uiUrl: uiPort !== undefined ? `http://127.0.0.1:${uiPort}` : null,
     token,
     imageId,
     root,
