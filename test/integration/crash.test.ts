@@ -11,6 +11,7 @@ import { ImageSource } from '../../src/host/image-source.js';
 import { Host } from '../../src/libvirt/host.js';
 import { NeutronClient } from '../../src/neutron/client.js';
 import { powerOnWorkflowId, type PowerOnProgress } from '../../src/workflows/definitions.js';
+import { recordHistory } from '../support/histories.js';
 import { startProcessStack, type Part, type ProcessStack } from '../support/process-stack.js';
 
 // The crash suite: real processes killed with SIGKILL at every step of the
@@ -179,6 +180,8 @@ async function crashAndRecover(part: Part, failpoint: string, withDisk: boolean)
   await stack.start(part);
   await result(id);
   await assertConverged(id, portId, withDisk);
+  if (failpoint === 'createDomain:after')
+    recordHistory(stack.env.NT_TEMPORAL_ADDRESS!, powerOnWorkflowId(id), 'crash-after-create-domain');
   tally.clean++;
 }
 

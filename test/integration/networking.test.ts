@@ -11,6 +11,7 @@ import { hybridDeviceNames, tapName } from '../../src/domain/network-model.js';
 import { NeutronClient } from '../../src/neutron/client.js';
 import { NeutronNetworkInfoSource, NeutronPortBinder } from '../../src/neutron/source.js';
 import { powerOnWorkflowId, type PowerOnProgress } from '../../src/workflows/definitions.js';
+import { recordHistory } from '../support/histories.js';
 import { freePort, startStack, type TestStack } from '../support/stack.js';
 
 // _create_domain_and_network on real parts: the Neutron dev server plays the L2
@@ -191,6 +192,7 @@ test('two ports: started paused, resumed when both vifs are plugged', async () =
   const progress = await handle(id).query<PowerOnProgress>('progress');
   assert.deepEqual([...progress.portsReceived].sort(), ports.map((p) => p.id).sort());
   assert.equal(progress.compensations.length, 0);
+  recordHistory(stack.env.address, powerOnWorkflowId(id), 'two-ports-happy-path');
 });
 
 test('an event sent before the workflow reaches the wait is not lost', async () => {
@@ -203,6 +205,7 @@ test('an event sent before the workflow reaches the wait is not lost', async () 
   assert.equal(sent.status, 200);
   assert.equal(sent.body.events[0].code, 200);
   await handle(id).result();
+  recordHistory(stack.env.address, powerOnWorkflowId(id), 'event-before-wait');
   const progress = await handle(id).query<PowerOnProgress>('progress');
   const wait = progress.steps.find((s) => s.name === 'waitForVifPlugged')!;
   assert.ok(Date.parse(progress.events[0]!.receivedAt) < Date.parse(wait.startedAt), 'event came first');
@@ -252,6 +255,7 @@ test('a failed vif event compensates and leaves nothing behind but the disk', as
     'VirtualInterfaceCreateException',
   );
   assert.equal(sha256(disk), checksum, 'the disk is byte for byte what it was');
+  recordHistory(stack.env.address, powerOnWorkflowId(id), 'failed-vif-event');
 });
 
 test('a plugging timeout with vif_plugging_is_fatal compensates', async () => {
@@ -264,6 +268,7 @@ test('a plugging timeout with vif_plugging_is_fatal compensates', async () => {
       ports.map((p) => p.id),
       'VirtualInterfacePlugTimeout',
     );
+    recordHistory(stack.env.address, powerOnWorkflowId(id), 'vif-plugging-timeout-fatal');
   } finally {
     stack.config.vif_plugging_timeout = 20;
   }
