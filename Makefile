@@ -16,6 +16,8 @@ deps: host node-deps
 host:
 	@bash scripts/host-setup.sh
 	@bash scripts/temporal-cli.sh >/dev/null
+	@bash scripts/schemathesis.sh >/dev/null
+	@bash deploy/hadolint.sh >/dev/null
 
 # npm ci only when package-lock.json changed since the last install (it also builds native/).
 node-deps: node_modules/.package-lock.json
@@ -47,6 +49,12 @@ down:
 
 demo: up
 	@node dist/src/cli/demo.js
+
+# Not part of `make test`: measures the power-on on the real stack (under 10 minutes);
+# writes bench/results/<time>-<commit>.json and the tables in docs/benchmarks.md.
+.PHONY: bench
+bench: deps build
+	node dist/bench/main.js
 
 clean:
 	rm -rf dist native/build

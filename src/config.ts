@@ -10,6 +10,27 @@ const hostName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 
 
 const listen = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port');
 
+const pemFile = z.string().startsWith('/', 'must be an absolute path to a PEM file');
+
+/**
+ * TLS to the Temporal frontend. Absent or null: plaintext. An object (even {}):
+ * TLS, the server checked against `ca` (else the system roots) and `server_name`
+ * (else the host of `address`); `cert` + `key`: mutual TLS with that client pair.
+ */
+const temporalTls = z
+  .object({
+    ca: pemFile.nullable().optional(),
+    cert: pemFile.nullable().optional(),
+    key: pemFile.nullable().optional(),
+    server_name: z
+      .string()
+      .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/, 'must be a DNS name')
+      .nullable()
+      .optional(),
+  })
+  .strict()
+  .refine((t) => !t.cert === !t.key, { message: 'cert and key go together (mutual TLS)', path: ['cert'] });
+
 const configSchema = z.object({
   host: hostName,
   instances_path: z.string().startsWith('/', 'must be an absolute path'),
@@ -32,6 +53,7 @@ const configSchema = z.object({
   temporal: z.object({
     address: listen,
     namespace: z.string().min(1),
+    tls: temporalTls.nullable().optional(),
   }),
   api: z.object({
     listen: listen,
@@ -69,7 +91,7 @@ function defaults(): Config {
     integration_bridge: 'br-int',
     libvirt: { uri: 'qemu:///system', virt_type: existsSync('/dev/kvm') ? 'kvm' : 'qemu' },
     neutron: { url: null, token: null },
-    temporal: { address: '127.0.0.1:7233', namespace: 'default' },
+    temporal: { address: '127.0.0.1:7233', namespace: 'default', tls: null },
     api: { listen: '127.0.0.1:8774', tokens: [] },
     database: { path: `${stateDir}/nova-temporal.sqlite`, url: null },
     notifications: notificationDefaults(),
@@ -114,6 +136,16 @@ function applyEnv(c: Record<string, unknown> & Config, env: NodeJS.ProcessEnv): 
   v('NT_NEUTRON_TOKEN', (s) => (c.neutron.token = s));
   v('NT_TEMPORAL_ADDRESS', (s) => (c.temporal.address = s));
   v('NT_TEMPORAL_NAMESPACE', (s) => (c.temporal.namespace = s));
+  // Any NT_TEMPORAL_TLS_* setting turns TLS on; NT_TEMPORAL_TLS=true alone: TLS with the
+  // system roots; NT_TEMPORAL_TLS=false: plaintext whatever else is set.
+  const tlsFiles = [
+    ['NT_TEMPORAL_TLS_CA', 'ca'],
+    ['NT_TEMPORAL_TLS_CERT', 'cert'],
+    ['NT_TEMPORAL_TLS_KEY', 'key'],
+    ['NT_TEMPORAL_TLS_SERVER_NAME', 'server_name'],
+  ] as const;
+  for (const [key, field] of tlsFiles) v(key, (s) => ((c.temporal.tls ??= {})[field] = s));
+  v('NT_TEMPORAL_TLS', (s) => (c.temporal.tls = parseBool('NT_TEMPORAL_TLS', s) ? (c.temporal.tls ?? {}) : null));
   v('NT_API_LISTEN', (s) => (c.api.listen = s));
   v(
     'NT_API_TOKENS',

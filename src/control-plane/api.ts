@@ -35,13 +35,37 @@ const notFound = (reply: FastifyReply, id: string) =>
   reply.code(404).send(novaError('itemNotFound', 404, `Instance ${id} could not be found.`));
 
 export function buildApi({ config, store, temporal, ports, logger, metrics, sdkMetricsUrl }: ApiDeps) {
+  const authorized = tokenChecker(config.api.tokens);
   const app = Fastify({
-    loggerInstance: logger,
+    // Request lines are logged without their query string: a token sent there must not reach a log.
+    loggerInstance: logger.child(
+      {},
+      {
+        serializers: {
+          req: (r: { method: string; url: string; ip?: string }) => ({
+            method: r.method,
+            url: r.url.split('?')[0],
+            remoteAddress: r.ip,
+          }),
+        },
+      },
+    ),
     bodyLimit: 256 * 1024,
     genReqId: () => `req-${randomUUID()}`,
     requestIdHeader: false,
+    // Routing errors (bad URL encoding, over-long ids) answer like every route: token first.
+    frameworkErrors: (err, req, rawReply) => {
+      const reply = rawReply as unknown as FastifyReply;
+      reply.header('x-openstack-request-id', req.id);
+      if (!authorized(req.headers['x-auth-token'] as string | undefined)) {
+        return reply
+          .code(401)
+          .send(novaError('unauthorized', 401, 'The request you have made requires authentication.'));
+      }
+      const code = (err as { statusCode?: number }).statusCode ?? 400;
+      return reply.code(code).send(novaError('badRequest', code, 'Malformed request URL'));
+    },
   });
-  const authorized = tokenChecker(config.api.tokens);
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-openstack-request-id', req.id);
@@ -52,6 +76,12 @@ export function buildApi({ config, store, temporal, ports, logger, metrics, sdkM
       return reply.code(401).send(novaError('unauthorized', 401, 'The request you have made requires authentication.'));
     }
   });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .code(404)
+      .send(novaError('itemNotFound', 404, `The resource could not be found: ${req.method} ${req.url.split('?')[0]}`)),
+  );
 
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
     if (err.statusCode && err.statusCode < 500) {
@@ -135,6 +165,9 @@ export function buildApi({ config, store, temporal, ports, logger, metrics, sdkM
     if (!parsed.success) return reply.code(400).send(novaError('badRequest', 400, describeZodError(parsed.error)));
     if (!('os-start' in parsed.data)) {
       return reply.code(400).send(novaError('badRequest', 400, 'Only os-start is supported by this service'));
+    }
+    if (!record.host) {
+      return reply.code(409).send(novaError('conflictingRequest', 409, `Instance ${record.uuid} has no compute host`));
     }
     const status = { vmState: record.vmState, taskState: record.taskState };
     if (!canTransition(status, 'begin')) {

@@ -10,7 +10,9 @@ const name = z
   .max(255)
   // Nova refuses leading/trailing whitespace and control characters in names.
   .regex(/^\S(.*\S)?$/u, 'must not start or end with whitespace')
-  .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters');
+  .refine((s) => !/\p{Cc}/u.test(s), 'must not contain control characters')
+  // libvirt's XML parser refuses lone surrogates and the noncharacters U+FFFE/U+FFFF.
+  .refine((s) => s.isWellFormed() && !/[\uFFFE\uFFFF]/.test(s), 'must be valid unicode text');
 
 export const registerServerBody = z
   .object({

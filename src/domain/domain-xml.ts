@@ -30,7 +30,9 @@ export function buildDomainXml(config: GuestConfig): string {
     .ele('metadata')
     .ele('http://openstack.org/xmlns/libvirt/nova/1.1', 'nova:instance')
     .ele('nova:name')
-    .txt(instance.name)
+    // xmlbuilder2 leaves anything that looks like an entity (&x; &#0;) as it is:
+    // escape '&' first so a name is always text, never a reference.
+    .txt(instance.name.replace(/&/g, '&amp;'))
     .up()
     .ele('nova:flavor')
     .ele('nova:memory')

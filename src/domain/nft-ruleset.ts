@@ -51,7 +51,8 @@ export function checkIp(field: string, value: unknown): { version: Family; text:
   if (typeof value === 'string' && IPV4.test(value)) return { version: 4, text: value };
   // isIPv6 alone would take a zone id ("fe80::1%eth0"): allow hex, ':' and '.' only.
   if (typeof value === 'string' && /^[0-9a-fA-F:.]{2,45}$/.test(value) && isIPv6(value)) {
-    return { version: 6, text: value.toLowerCase() };
+    // The URL parser writes the canonical hex form: nft cannot parse an embedded dotted quad.
+    return { version: 6, text: new URL(`http://[${value}]`).hostname.slice(1, -1) };
   }
   throw new InvalidVifValue(field, value, 'an IPv4 or IPv6 address');
 }

@@ -43,7 +43,8 @@ export class InvalidVifValue extends Error {
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
-const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
+// A letter first: device names also become nft chain names.
+const DEVICE = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
 
 export function checkUuid(field: string, value: unknown): string {
   if (typeof value !== 'string' || !UUID.test(value)) throw new InvalidVifValue(field, value, 'a UUID');

@@ -76,6 +76,8 @@ export interface InstanceStore {
   recordActionEvent(instanceUuid: string, requestId: string, event: InstanceActionEvent): Promise<void>;
   listActions(instanceUuid: string): Promise<InstanceAction[]>;
   getAction(instanceUuid: string, requestId: string): Promise<InstanceAction | null>;
+  /** Removes the record with its actions (Nova's instance delete); false when it was not there. */
+  deleteInstance(uuid: string): Promise<boolean>;
   close(): Promise<void>;
 }
 

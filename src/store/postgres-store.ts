@@ -325,6 +325,23 @@ export class PostgresInstanceStore implements InstanceStore {
     return withEvents(row, events.rows);
   }
 
+  async deleteInstance(uuid: string): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('DELETE FROM instance_action_events WHERE instance_uuid = $1', [uuid]);
+      await client.query('DELETE FROM instance_actions WHERE instance_uuid = $1', [uuid]);
+      const res = await client.query('DELETE FROM instances WHERE uuid = $1', [uuid]);
+      await client.query('COMMIT');
+      return (res.rowCount ?? 0) > 0;
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
   async close(): Promise<void> {
     await this.pool.end();
   }

@@ -216,6 +216,14 @@ export class SqliteInstanceStore implements InstanceStore {
     };
   }
 
+  async deleteInstance(uuid: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.db.prepare('DELETE FROM instance_action_events WHERE instance_uuid = ?').run(uuid);
+      this.db.prepare('DELETE FROM instance_actions WHERE instance_uuid = ?').run(uuid);
+      return this.db.prepare('DELETE FROM instances WHERE uuid = ?').run(uuid).changes > 0;
+    })();
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }

@@ -78,7 +78,7 @@ async function dev(method: string, path: string, body?: unknown) {
     headers: { 'x-auth-token': NEUTRON_TOKEN, ...(body ? { 'content-type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
-  return { status: res.status, body: res.status === 204 ? null : await res.json() };
+  return { status: res.status, body: res.status === 204 ? null : ((await res.json()) as any) };
 }
 
 before(async () => {

@@ -78,6 +78,22 @@ function storeContract(name: string, open: () => Promise<InstanceStore>): void {
       await store?.close();
     });
 
+    test('deletes an instance with its actions, once', async () => {
+      const i = newInstance({ ports: [] });
+      await store.createInstance(i);
+      await store.startAction({
+        action: 'start',
+        instanceUuid: i.uuid,
+        requestId: 'req-del',
+        startTime: '2026-01-01T00:00:00.000Z',
+        message: null,
+      });
+      assert.equal(await store.deleteInstance(i.uuid), true);
+      assert.equal(await store.getInstance(i.uuid), null);
+      assert.deepEqual(await store.listActions(i.uuid), []);
+      assert.equal(await store.deleteInstance(i.uuid), false);
+    });
+
     test('creates, gets and lists instances', async () => {
       const a = newInstance({ name: 'a', ports: [] });
       const created = await store.createInstance(a);
