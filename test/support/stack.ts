@@ -9,7 +9,8 @@ import { createComputeWorker } from '../../src/compute-worker.js';
 import type { Config } from '../../src/config.js';
 import { buildApi, type PortBinder } from '../../src/control-plane/api.js';
 import { NoNeutron } from '../../src/control-plane/no-neutron.js';
-import { LogNotifier } from '../../src/control-plane/notifier.js';
+import { createNotifier, notificationDefaults, type NotificationSettings } from '../../src/notifications/index.js';
+import type { InstanceStore } from '../../src/store/instance-store.js';
 import { createControlPlaneWorker } from '../../src/control-plane/worker.js';
 import type { NetworkInfoSource } from '../../src/activities/control-plane.js';
 import { ImageSource } from '../../src/host/image-source.js';
@@ -29,7 +30,7 @@ Runtime.install({ logger: new DefaultLogger((process.env.NT_TEST_SDK_LOG_LEVEL a
 export interface TestStack {
   config: Config;
   env: TestWorkflowEnvironment;
-  store: SqliteInstanceStore;
+  store: InstanceStore;
   host: Host;
   apiUrl: string;
   /** The dev server's Web UI (http://127.0.0.1:<port>) when started with `ui: true`, else null. */
@@ -48,6 +49,10 @@ export interface StackOptions {
   config?: Partial<Config>;
   network?: NetworkInfoSource;
   ports?: PortBinder | null;
+  /** The instance store to use (default: SQLite in the stack's temp dir). */
+  openStore?: (config: Config) => Promise<InstanceStore>;
+  /** Notification settings (default: the action log and the log). */
+  notifications?: NotificationSettings;
   /** Start the dev server with its Web UI on a free port (returned as `uiUrl`). */
   ui?: boolean;
 }
@@ -93,13 +98,14 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
   const imageId = `test-image-${run}`;
   await new ImageSource(config.images_path).create(imageId, 'test image', imageFile);
 
-  const store = new SqliteInstanceStore(config.database.path);
+  const store = opts.openStore ? await opts.openStore(config) : new SqliteInstanceStore(config.database.path);
   const metrics = new PowerOnMetrics();
   const quiet = logger.child({ test: run });
   quiet.level = process.env.NT_TEST_LOG_LEVEL ?? 'warn';
+  const notifier = createNotifier(opts.notifications ?? notificationDefaults(), { store, logger: quiet });
   const cpWorker = await createControlPlaneWorker(config, env.nativeConnection, {
     store,
-    notifier: new LogNotifier(quiet),
+    notifier,
     network: opts.network ?? new NoNeutron(),
     metrics,
   });
@@ -135,6 +141,7 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
       await compute.host.close();
+      await notifier.close?.();
       await store.close();
       await env.teardown();
       rmSync(root, { recursive: true, force: true });
