@@ -98,3 +98,19 @@ export class InstanceExists extends Error {
 export function statusOf(r: InstanceRecord): InstanceStatus {
   return { vmState: r.vmState, taskState: r.taskState };
 }
+
+/**
+ * A retried activity finds its own earlier write: same request, target state
+ * reached. Both stores call this before comparing-and-swapping.
+ */
+export function alreadyApplied(r: InstanceRecord, t: PowerOnTransition, requestId: string): boolean {
+  if (r.taskRequestId !== requestId) return false;
+  switch (t) {
+    case 'begin':
+      return r.taskState === 'powering-on';
+    case 'finish':
+      return r.vmState === 'active' && r.taskState === null;
+    case 'revert':
+      return r.vmState === 'stopped' && r.taskState === null;
+  }
+}

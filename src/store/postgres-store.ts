@@ -2,6 +2,7 @@ import pg from 'pg';
 import { applyTransition, type PowerOnTransition, type TaskState, type VmState } from '../domain/instance-state.js';
 import {
   InstanceExists,
+  alreadyApplied,
   InstanceNotFound,
   statusOf,
   type InstanceAction,
@@ -358,19 +359,3 @@ function withEvents(r: ActionRow, events: EventRow[]): InstanceAction {
   };
 }
 
-/**
- * A retried activity finds its own earlier write: same request, target state
- * reached. The same rule as sqlite-store.ts's (kept in step by the shared
- * contract test, test/integration/store.test.ts).
- */
-function alreadyApplied(r: InstanceRecord, t: PowerOnTransition, requestId: string): boolean {
-  if (r.taskRequestId !== requestId) return false;
-  switch (t) {
-    case 'begin':
-      return r.taskState === 'powering-on';
-    case 'finish':
-      return r.vmState === 'active' && r.taskState === null;
-    case 'revert':
-      return r.vmState === 'stopped' && r.taskState === null;
-  }
-}

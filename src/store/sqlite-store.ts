@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { applyTransition, type PowerOnTransition, type TaskState, type VmState } from '../domain/instance-state.js';
 import {
   InstanceExists,
+  alreadyApplied,
   InstanceNotFound,
   statusOf,
   type InstanceAction,
@@ -245,15 +246,3 @@ interface EventRow {
   details: string | null;
 }
 
-/** A retried activity finds its own earlier write: same request, target state reached. */
-function alreadyApplied(r: InstanceRecord, t: PowerOnTransition, requestId: string): boolean {
-  if (r.taskRequestId !== requestId) return false;
-  switch (t) {
-    case 'begin':
-      return r.taskState === 'powering-on';
-    case 'finish':
-      return r.vmState === 'active' && r.taskState === null;
-    case 'revert':
-      return r.vmState === 'stopped' && r.taskState === null;
-  }
-}

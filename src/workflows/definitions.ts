@@ -10,6 +10,22 @@ export const CONTROL_PLANE_TASK_QUEUE = 'control-plane';
 export const computeTaskQueue = (host: string): string => `compute.${host}`;
 export const powerOnWorkflowId = (instanceUuid: string): string => `power-on/${instanceUuid}`;
 
+/** The steps of a power-on in the order the workflow runs them (the wait only when ports are awaited). */
+export const POWER_ON_STEPS = [
+  'beginPowerOn',
+  'getNetworkInfo',
+  'destroyGuest',
+  'writeDomainXml',
+  'createBacking',
+  'plugVifs',
+  'applyFirewall',
+  'createDomain',
+  'waitForVifPlugged',
+  'resumeDomain',
+  'waitUntilRunning',
+  'finishPowerOn',
+] as const;
+
 export interface PowerOnInput {
   instanceUuid: string;
   /** The request id of the os-start call: the instance action's key. */

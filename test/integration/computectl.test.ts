@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { POWER_ON_STEPS } from '../../src/workflows/definitions.js';
 import { startNetworkedStack, type NetworkedStack } from '../support/networked-stack.js';
 import { repoRoot } from '../support/temporal-cli.js';
 
@@ -35,21 +36,6 @@ function computectl(...args: string[]): Promise<{ code: number | null; stdout: s
   });
 }
 
-const STEPS = [
-  'beginPowerOn',
-  'getNetworkInfo',
-  'destroyGuest',
-  'writeDomainXml',
-  'createBacking',
-  'plugVifs',
-  'applyFirewall',
-  'createDomain',
-  'waitForVifPlugged',
-  'resumeDomain',
-  'waitUntilRunning',
-  'finishPowerOn',
-];
-
 test('register, start --watch, show, actions: a full power-on from the CLI', async () => {
   const port = await ns.client.createPort({ network_id: ns.networkId });
   await ns.behaviour(port.id, 'late', 800);
@@ -70,7 +56,7 @@ test('register, start --watch, show, actions: a full power-on from the CLI', asy
 
   const watched = await computectl('start', id, '--watch');
   assert.equal(watched.code, 0, watched.stderr + watched.stdout);
-  for (const step of STEPS) assert.match(watched.stdout, new RegExp(`\\[ok \\] ${step}\\s+\\d+ ms`), step);
+  for (const step of POWER_ON_STEPS) assert.match(watched.stdout, new RegExp(`\\[ok \\] ${step}\\s+\\d+ ms`), step);
   assert.match(watched.stdout, /waiting for network-vif-plugged: 0\/1 ports/);
   assert.match(watched.stdout, /ACTIVE: cli-vm/);
 

@@ -10,7 +10,7 @@ import { tapName } from '../../src/domain/network-model.js';
 import { ImageSource } from '../../src/host/image-source.js';
 import { Host } from '../../src/libvirt/host.js';
 import { NeutronClient } from '../../src/neutron/client.js';
-import { powerOnWorkflowId, type PowerOnProgress } from '../../src/workflows/definitions.js';
+import { POWER_ON_STEPS, powerOnWorkflowId, type PowerOnProgress } from '../../src/workflows/definitions.js';
 import { recordHistory } from '../support/histories.js';
 import { startProcessStack, type Part, type ProcessStack } from '../support/process-stack.js';
 
@@ -20,16 +20,10 @@ import { startProcessStack, type Part, type ProcessStack } from '../support/proc
 // nft tables, the disk's data intact, no temp files, the record active.
 
 const VIR_DOMAIN_RUNNING = 1;
-const HOST_STEPS = [
-  'destroyGuest',
-  'writeDomainXml',
-  'createBacking',
-  'plugVifs',
-  'applyFirewall',
-  'createDomain',
-  'resumeDomain',
-  'waitUntilRunning',
-];
+// Every step that runs on the compute host.
+const HOST_STEPS = POWER_ON_STEPS.filter(
+  (s) => !['beginPowerOn', 'getNetworkInfo', 'waitForVifPlugged', 'finishPowerOn'].includes(s),
+);
 const CONTROL_PLANE_POINTS = ['beginPowerOn:after', 'getNetworkInfo:after', 'finishPowerOn:before'];
 
 let stack: ProcessStack;

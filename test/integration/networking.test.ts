@@ -5,14 +5,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { startNeutronDevServer, type NeutronDevServer } from '../../dev/neutron/server.js';
 import { instanceDiskPath } from '../../src/domain/image-cache.js';
 import { hybridDeviceNames, tapName } from '../../src/domain/network-model.js';
-import { NeutronClient } from '../../src/neutron/client.js';
-import { NeutronNetworkInfoSource, NeutronPortBinder } from '../../src/neutron/source.js';
 import { powerOnWorkflowId, type PowerOnProgress } from '../../src/workflows/definitions.js';
 import { recordHistory } from '../support/histories.js';
-import { freePort, startStack, type TestStack } from '../support/stack.js';
+import { startNetworkedStack, type NetworkedStack } from '../support/networked-stack.js';
+import type { TestStack } from '../support/stack.js';
 
 // _create_domain_and_network on real parts: the Neutron dev server plays the L2
 // agent and nova notifier, OVS and nftables plug and filter, libvirt starts the
@@ -21,84 +19,20 @@ import { freePort, startStack, type TestStack } from '../support/stack.js';
 const VIR_DOMAIN_RUNNING = 1;
 const VIR_DOMAIN_PAUSED = 3;
 
+let ns: NetworkedStack;
 let stack: TestStack;
-let neutron: NeutronDevServer;
-let client: NeutronClient;
-let networkId: string;
-const instances: string[] = [];
 
 before(async () => {
-  const apiPort = await freePort();
-  const token = `test-token-${randomUUID().slice(0, 8)}`;
-  neutron = await startNeutronDevServer({
-    port: 0,
-    token,
-    apiUrl: `http://127.0.0.1:${apiPort}/v2.1`,
-    apiToken: token,
-    pollIntervalMs: 50,
-  });
-  client = new NeutronClient({ url: neutron.url, auth: { token } });
-  stack = await startStack({
-    apiPort,
-    token,
-    network: new NeutronNetworkInfoSource(client, { integrationBridge: 'br-int' }),
-    ports: new NeutronPortBinder(client),
-    config: { vif_plugging_timeout: 20, neutron: { url: neutron.url, token } },
-  });
-  const net = await client.createNetwork({ name: `nt-test-${randomUUID().slice(0, 6)}` });
-  networkId = net.id;
-  await client.createSubnet({ network_id: net.id, cidr: '10.77.0.0/24', ip_version: 4 });
+  ns = await startNetworkedStack();
+  stack = ns.stack;
 });
 
 after(async () => {
-  if (stack) {
-    // Every instance is powered off and unplugged the way `make down` does it.
-    const { createHostActivities } = await import('../../src/activities/index.js');
-    const { ImageSource } = await import('../../src/host/image-source.js');
-    const host = createHostActivities({
-      host: stack.host,
-      instancesPath: stack.config.instances_path,
-      virtType: 'kvm',
-      images: new ImageSource(stack.config.images_path),
-      integrationBridge: 'br-int',
-      firewallDriver: 'nftables',
-    });
-    for (const id of instances) await host.cleanupInstance({ instanceUuid: id, portIds: [] });
-    await stack.stop();
-  }
-  await neutron?.close();
+  await ns?.stop();
 });
 
-async function behaviour(portId: string, mode: string, delayMs?: number): Promise<void> {
-  const res = await fetch(`${neutron.url}/dev/ports/${portId}/behaviour`, {
-    method: 'PUT',
-    headers: { 'x-auth-token': stack.token, 'content-type': 'application/json' },
-    body: JSON.stringify({ mode, ...(delayMs !== undefined ? { delayMs } : {}) }),
-  });
-  assert.equal(res.status, 200);
-}
-
-async function registerWithPorts(count: number, mode = 'normal', delayMs?: number) {
-  const ports = [];
-  for (let i = 0; i < count; i++) {
-    const port = await client.createPort({ network_id: networkId });
-    await behaviour(port.id, mode, delayMs);
-    ports.push(port);
-  }
-  const id = randomUUID();
-  instances.push(id);
-  const res = await stack.api('POST', '/servers', {
-    server: {
-      id,
-      name: 'net-test',
-      flavor: { vcpus: 1, ram: 64, disk: 1 },
-      imageRef: stack.imageId,
-      networks: ports.map((p) => ({ port: p.id })),
-    },
-  });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return { id, ports };
-}
+const behaviour = (portId: string, mode: string, delayMs?: number) => ns.behaviour(portId, mode, delayMs);
+const registerWithPorts = (count: number, mode = 'normal', delayMs?: number) => ns.register(count, { mode, delayMs });
 
 const handle = (id: string) => stack.env.client.workflow.getHandle(powerOnWorkflowId(id));
 
