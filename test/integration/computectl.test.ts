@@ -38,7 +38,8 @@ function computectl(...args: string[]): Promise<{ code: number | null; stdout: s
 
 test('register, start --watch, show, actions: a full power-on from the CLI', async () => {
   const port = await ns.client.createPort({ network_id: ns.networkId });
-  await ns.behaviour(port.id, 'late', 800);
+  // Reported 3 s after its tap appears: long enough for watch's 200 ms polls to see the wait.
+  await ns.behaviour(port.id, 'late', 3000);
   const reg = await computectl(
     'register',
     '--name',
