@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { startNeutronDevServer, type NeutronDevServer } from '../../dev/neutron/server.js';
-import { createHostActivities } from '../../src/activities/index.js';
-import { ImageSource } from '../../src/host/image-source.js';
 import { logger } from '../../src/log.js';
 import { NeutronClient } from '../../src/neutron/client.js';
 import { NeutronNetworkInfoSource, NeutronPortBinder } from '../../src/neutron/source.js';
@@ -47,7 +45,6 @@ export async function startNetworkedStack(opts: StackOptions = {}, cidr = '10.77
   });
   const net = await client.createNetwork({ name: `nt-test-${randomUUID().slice(0, 6)}` });
   await client.createSubnet({ network_id: net.id, cidr, ip_version: 4 });
-  const instances: string[] = [];
 
   const ns: NetworkedStack = {
     stack,
@@ -70,7 +67,6 @@ export async function startNetworkedStack(opts: StackOptions = {}, cidr = '10.77
         ports.push(port);
       }
       const id = randomUUID();
-      instances.push(id);
       const res = await stack.api('POST', '/servers', {
         server: {
           id,
@@ -84,16 +80,6 @@ export async function startNetworkedStack(opts: StackOptions = {}, cidr = '10.77
       return { id, ports };
     },
     async stop() {
-      // Every instance is powered off and unplugged the way `make down` does it.
-      const host = createHostActivities({
-        host: stack.host,
-        instancesPath: stack.config.instances_path,
-        virtType: stack.config.libvirt.virt_type,
-        images: new ImageSource(stack.config.images_path),
-        integrationBridge: 'br-int',
-        firewallDriver: 'nftables',
-      });
-      for (const id of instances) await host.cleanupInstance({ instanceUuid: id, portIds: [] });
       await stack.stop();
       await neutron.close();
     },

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { SearchAttributeType } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { createHostActivities } from '../../src/activities/index.js';
 import { createComputeWorker } from '../../src/compute-worker.js';
 import type { Config } from '../../src/config.js';
 import { buildApi, type PortBinder } from '../../src/control-plane/api.js';
@@ -140,6 +141,19 @@ export async function startStack(opts: StackOptions = {}): Promise<TestStack> {
       await app.close();
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
+      // Whatever a test registered (through the API, the CLI or a fuzzer): no guest,
+      // tap, OVS port or nft table outlives the stack. Disks go with the temp dir.
+      const host = createHostActivities({
+        host: compute.host,
+        instancesPath: config.instances_path,
+        virtType: config.libvirt.virt_type,
+        images: new ImageSource(config.images_path),
+        integrationBridge: config.integration_bridge,
+        firewallDriver: config.firewall_driver,
+      });
+      for (const { uuid } of await store.listInstances()) {
+        await host.cleanupInstance({ instanceUuid: uuid, portIds: [] });
+      }
       await compute.host.close();
       await notifier.close?.();
       await store.close();
