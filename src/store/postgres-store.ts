@@ -358,4 +358,3 @@ function withEvents(r: ActionRow, events: EventRow[]): InstanceAction {
     events: events.filter((e) => e.request_id === r.request_id).map(toEvent),
   };
 }
-

@@ -245,4 +245,3 @@ interface EventRow {
   result: string | null;
   details: string | null;
 }
-
