@@ -18,6 +18,18 @@ export interface GuestDeps {
 }
 
 export function createGuestActivities({ host, instancesPath }: GuestDeps) {
+  /** Nova's _wait_for_running, without its 0.5 s poll: resume is synchronous in libvirt. */
+  async function waitUntilRunning(instanceUuid: string): Promise<PowerStateT> {
+    for (let attempt = 0; ; attempt++) {
+      const guest = await host.getGuest(instanceUuid);
+      if (!guest) throw new Error(`domain ${instanceUuid} vanished while waiting for it to run`);
+      const state = await guest.getState();
+      if (state === VIR_DOMAIN_RUNNING) return PowerState.RUNNING;
+      heartbeat({ state, attempt });
+      await sleep(Math.min(50 * 2 ** attempt, 1000));
+    }
+  }
+
   return {
     /** _destroy: power off and undefine the old domain. Disks are never touched. */
     async destroyDomain(instanceUuid: string): Promise<void> {
@@ -43,23 +55,19 @@ export function createGuestActivities({ host, instancesPath }: GuestDeps) {
       }
     },
 
-    async resumeDomain(instanceUuid: string): Promise<void> {
+    /**
+     * Resumes a paused guest and returns its power state once it runs. Waiting
+     * here saves the separate waitUntilRunning round trip (docs/benchmarks.md);
+     * that activity stays for power-ons begun before the change.
+     */
+    async resumeDomain(instanceUuid: string): Promise<PowerStateT> {
       const guest = await host.getGuest(instanceUuid);
       if (!guest) throw new Error(`domain ${instanceUuid} vanished before resume`);
       if ((await guest.getState()) === VIR_DOMAIN_PAUSED) await guest.resume();
+      return waitUntilRunning(instanceUuid);
     },
 
-    /** Nova's _wait_for_running, without its 0.5 s poll: resume is synchronous in libvirt. */
-    async waitUntilRunning(instanceUuid: string): Promise<PowerStateT> {
-      for (let attempt = 0; ; attempt++) {
-        const guest = await host.getGuest(instanceUuid);
-        if (!guest) throw new Error(`domain ${instanceUuid} vanished while waiting for it to run`);
-        const state = await guest.getState();
-        if (state === VIR_DOMAIN_RUNNING) return PowerState.RUNNING;
-        heartbeat({ state, attempt });
-        await sleep(Math.min(50 * 2 ** attempt, 1000));
-      }
-    },
+    waitUntilRunning,
 
     /** Compensation: power the guest off again, keep its definition and disks. */
     async powerOffDomain(instanceUuid: string): Promise<void> {

@@ -22,7 +22,6 @@ export const POWER_ON_STEPS = [
   'createDomain',
   'waitForVifPlugged',
   'resumeDomain',
-  'waitUntilRunning',
   'finishPowerOn',
 ] as const;
 

@@ -3,6 +3,7 @@ import {
   ApplicationFailure,
   condition,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -127,8 +128,14 @@ export async function PowerOnInstance(input: PowerOnInput): Promise<PowerOnResul
       });
     }
 
-    await step('resumeDomain', () => host.resumeDomain(instanceUuid));
-    const powerState = await step('waitUntilRunning', () => host.waitUntilRunning(instanceUuid));
+    let powerState: number;
+    if (patched('resume-waits-until-running')) {
+      // One activity round trip less: resumeDomain returns once the guest runs.
+      powerState = await step('resumeDomain', () => host.resumeDomain(instanceUuid));
+    } else {
+      await step('resumeDomain', () => host.resumeDomain(instanceUuid));
+      powerState = await step('waitUntilRunning', () => host.waitUntilRunning(instanceUuid));
+    }
     await step('finishPowerOn', () =>
       controlPlane.finishPowerOn({ instanceUuid, requestId, powerState, steps: journal.steps() }),
     );

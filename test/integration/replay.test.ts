@@ -43,16 +43,30 @@ async function replayAll(bundle: WorkflowBundleWithSourceMap): Promise<{ name: s
   return results;
 }
 
-test('the recorded histories cover the main paths', () => {
+const MAIN_PATHS = [
+  'two-ports-happy-path',
+  'failed-vif-event',
+  'vif-plugging-timeout-fatal',
+  'crash-after-create-domain',
+];
+
+test('the recorded histories cover the main paths, before and after the resume-waits-until-running patch', () => {
   const names = histories.map((h) => h.name);
-  for (const expected of [
-    'two-ports-happy-path',
-    'failed-vif-event',
-    'vif-plugging-timeout-fatal',
-    'crash-after-create-domain',
-  ]) {
-    assert.ok(names.includes(`${expected}.json`), `${expected} recorded`);
+  for (const expected of MAIN_PATHS) {
+    assert.ok(names.includes(`${expected}.json`), `${expected} recorded with the current code`);
+    assert.ok(names.includes(`v1-${expected}.json`), `${expected} recorded before the patch`);
   }
+  // v1 histories ran resumeDomain + waitUntilRunning; current ones carry the patch marker.
+  const scheduled = (h: (typeof histories)[number]) =>
+    (h.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+  const markers = (h: (typeof histories)[number]) =>
+    (h.history.events ?? []).filter((e) => e.markerRecordedEventAttributes).length;
+  const v1 = histories.find((h) => h.name === 'v1-two-ports-happy-path.json')!;
+  const now = histories.find((h) => h.name === 'two-ports-happy-path.json')!;
+  assert.ok(scheduled(v1).includes('waitUntilRunning'));
+  assert.equal(markers(v1), 0);
+  assert.ok(!scheduled(now).includes('waitUntilRunning'));
+  assert.ok(markers(now) >= 1);
 });
 
 test('every recorded history replays against the current workflow code', async () => {

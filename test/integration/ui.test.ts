@@ -214,7 +214,7 @@ test(
       await visible(details.getByText(`Host: ${stack.config.host}`, { exact: true }));
       await visible(details.getByText(`vif_plugging_timeout ${VIF_PLUGGING_TIMEOUT}s`));
       await visible(current.getByText('Step: done', { exact: true }));
-      for (const step of ['beginPowerOn', 'createDomain', 'waitUntilRunning', 'finishPowerOn']) {
+      for (const step of ['beginPowerOn', 'createDomain', 'resumeDomain', 'finishPowerOn']) {
         await visible(current.getByRole('row', { name: new RegExp(`^${step} Success \\d+$`) }));
       }
       assert.equal(
