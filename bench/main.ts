@@ -134,6 +134,7 @@ async function main(): Promise<void> {
   const recovery: RecoverySample[] = [];
   const notes: string[] = [];
   let cpuPerGet: Record<string, number> = {};
+  let temporalErrors: Record<string, number> = {};
   const persistence: Record<string, PersistenceUse> = {};
   /** Runs fn and records the Temporal server's persistence use per power-on (`per` of them) meanwhile. */
   const measured = async (key: string, per: number, fn: () => Promise<void>) => {
@@ -201,12 +202,19 @@ async function main(): Promise<void> {
 
     const pids = stack.pids();
     if (only.has('throughput')) {
+      const before = stack.temporalLogErrors();
       await phase(`throughput, ${settings.throughputN} at once (workflow)`, async () => {
         await measured('throughput', settings.throughputN, async () => {
           tput.push(await throughput(stack, 'workflow', settings.throughputN, pids));
         });
       });
       await sleep(1000);
+      const after = stack.temporalLogErrors();
+      temporalErrors = Object.fromEntries(
+        Object.entries(after)
+          .map(([k, n]) => [k, n - (before[k] ?? 0)] as const)
+          .filter(([, n]) => n > 0),
+      );
       await phase(`throughput, ${settings.throughputN} at once (bare)`, async () => {
         tput.push(await throughput(stack, 'bare', settings.throughputN, pids));
       });
@@ -290,6 +298,7 @@ async function main(): Promise<void> {
       notes,
       cpuPerGetMs: cpuPerGet,
       persistence,
+      temporalErrorsInBatch: temporalErrors,
       single: { '0': single('0'), '2': single('2') },
       samples: { workflow: w, bare: b, floor: f },
       events,

@@ -47,6 +47,8 @@ export interface BenchReport {
   notes: string[];
   cpuPerGetMs: Record<string, number>;
   persistence: Record<string, PersistenceUse>;
+  /** ERROR lines the Temporal dev server logged during the workflow batch, by message */
+  temporalErrorsInBatch: Record<string, number>;
   single: Record<'0' | '2', SingleResult>;
   samples: {
     workflow: Record<'0' | '2', WorkflowSample[]>;
@@ -363,6 +365,12 @@ function markdown(r: BenchReport, jsonName: string): string {
     '',
     `Activities retried in the workflow batch (host heartbeat timeout ${r.settings.heartbeatS} s): ` +
       (retried.length === 0 ? 'none.' : `${retried.length}: ${why}.`),
+  );
+  const errs = Object.entries(r.temporalErrorsInBatch ?? {}).sort((a, b) => b[1] - a[1]);
+  out.push(
+    '',
+    'ERROR lines in the Temporal dev server’s log during the workflow batch: ' +
+      (errs.length === 0 ? 'none.' : errs.map(([k, n]) => `${n} × “${k}”`).join('; ') + '.'),
   );
   out.push(
     '',

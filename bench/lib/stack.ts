@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -499,6 +499,21 @@ export class BenchStack {
     await sleep(ms);
   }
 
+  /** ERROR lines of the Temporal dev server's log so far, counted by message and error. */
+  temporalLogErrors(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const file = this.logPath('temporal');
+    if (!existsSync(file)) return out;
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (!line.includes('level=ERROR')) continue;
+      const msg = /msg="([^"]*)"/.exec(line)?.[1] ?? '?';
+      const err = /error="([^"]*)"/.exec(line)?.[1];
+      const key = err ? `${msg} (${err})` : msg;
+      out[key] = (out[key] ?? 0) + 1;
+    }
+    return out;
+  }
+
   /** The end of each child's log, for a failed run (the logs go with the temp root). */
   showLogs(lines = 30): void {
     for (const name of ['temporal', 'api', 'compute']) {
@@ -542,6 +557,14 @@ export class BenchStack {
     await attempt('bare store', () => this.bareStore?.close());
     await attempt('temporal client', () => this.clientConnection?.close());
     if (errors.length > 0) this.showLogs();
+    // NT_BENCH_KEEP_LOGS=<dir>: the children's logs are copied there before the root goes.
+    const keep = process.env.NT_BENCH_KEEP_LOGS;
+    if (keep) {
+      mkdirSync(keep, { recursive: true });
+      for (const name of ['temporal', 'api', 'compute']) {
+        if (existsSync(this.logPath(name))) copyFileSync(this.logPath(name), path.join(keep, `${name}.log`));
+      }
+    }
     if (existsSync(this.root)) rmSync(this.root, { recursive: true, force: true });
     if (errors.length > 0) throw new Error(`cleanup had ${errors.length} error(s)`);
   }
