@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { BenchStack } from './lib/stack.js';
 import { persistenceUse, scrape, type PersistenceUse } from './lib/temporal-metrics.js';
@@ -7,6 +7,7 @@ import { ratio, summarize } from './lib/stats.js';
 import { log, sleep, wall } from './lib/util.js';
 import { writeReport, type BenchReport } from './report.js';
 import {
+  POLL_MS,
   bareRun,
   calibratePolling,
   eventRun,
@@ -294,7 +295,13 @@ async function main(): Promise<void> {
       totalSeconds: totalS,
       phases,
       machine: { ...env, loadBefore, loadAfter: loadavg() },
-      settings: { ...settings, quick, pollMs: 10, neutronAgentPollMs: 100, guestsReniced: stack.watch?.reniced ?? 0 },
+      settings: {
+        ...settings,
+        quick,
+        pollMs: POLL_MS,
+        neutronAgentPollMs: 100,
+        guestsReniced: stack.watch?.reniced ?? 0,
+      },
       notes,
       cpuPerGetMs: cpuPerGet,
       persistence,
@@ -308,7 +315,14 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+/** `node dist/bench/main.js --report bench/results/<file>.json`: the tables again from a run's JSON. */
+async function reportOnly(file: string): Promise<void> {
+  const report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport;
+  const written = await writeReport(report, false);
+  log(`wrote ${written.markdown} from ${file}`);
+}
+
+(process.argv[2] === '--report' && process.argv[3] ? reportOnly(process.argv[3]) : main()).catch((err: unknown) => {
   log(`bench failed: ${(err as Error).stack ?? String(err)}`);
   process.exit(1);
 });
